@@ -1,0 +1,195 @@
+"""Budget distributions, budget/mode mixtures and the prompt wording that states a budget.
+
+Every example carries its :class:`BudgetSpec` as data; rewards read it from there and never re-parse the prompt
+text, so a template change can never silently change what the reward believes the budget was.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+MODES = ("exact", "max", "none")
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """The length instruction attached to one prompt: ``mode`` in ``MODES`` and a token ``budget`` (None for "none")."""
+
+    mode: str
+    budget: int | None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown budget mode {self.mode!r}; expected one of {MODES}")
+        if self.mode == "none" and self.budget is not None:
+            raise ValueError("mode 'none' takes no budget")
+        if self.mode != "none" and (self.budget is None or self.budget < 1):
+            raise ValueError(f"mode {self.mode!r} needs a positive budget, got {self.budget!r}")
+
+    def signed(self) -> int:
+        """The reference's signed encoding: +N exact, -N max, -1 no budget."""
+        if self.mode == "none":
+            return -1
+        assert self.budget is not None
+        return self.budget if self.mode == "exact" else -self.budget
+
+    @classmethod
+    def from_signed(cls, value: int) -> "BudgetSpec":
+        """Inverse of :meth:`signed`. -1 means no budget (a max budget of 1 token is not representable, as upstream)."""
+        if value == -1:
+            return cls("none", None)
+        if value == 0:
+            raise ValueError("0 is not a valid signed budget")
+        return cls("exact", value) if value > 0 else cls("max", -value)
+
+
+class BudgetDistribution(Protocol):
+    """Draws one token budget from a seeded ``random.Random``."""
+
+    def sample(self, rng: random.Random) -> int: ...
+
+    @property
+    def largest(self) -> int:
+        """The largest budget this distribution can produce (used to check generation caps)."""
+        ...
+
+
+@dataclass(frozen=True)
+class UniformBudget:
+    """Uniform integer on [low, high], both inclusive: the reference's default is [100, 4000]."""
+
+    low: int = 100
+    high: int = 4000
+
+    def __post_init__(self) -> None:
+        if self.low < 1 or self.low > self.high:
+            raise ValueError(f"uniform budget needs 1 <= low <= high, got low={self.low}, high={self.high}")
+
+    def sample(self, rng: random.Random) -> int:
+        return rng.randint(self.low, self.high)
+
+    @property
+    def largest(self) -> int:
+        return self.high
+
+
+@dataclass(frozen=True)
+class LogUniformBudget:
+    """``int(2 ** U(low_exp, high_exp))``, the reference's log-uniform variant (defaults 2^8 .. 2^14.5)."""
+
+    low_exp: float = 8.0
+    high_exp: float = 14.5
+
+    def __post_init__(self) -> None:
+        if self.low_exp < 0 or self.low_exp > self.high_exp:
+            raise ValueError(f"log-uniform budget needs 0 <= low_exp <= high_exp, got {self.low_exp}, {self.high_exp}")
+
+    def sample(self, rng: random.Random) -> int:
+        return max(1, int(2 ** rng.uniform(self.low_exp, self.high_exp)))
+
+    @property
+    def largest(self) -> int:
+        return int(math.floor(2**self.high_exp))
+
+
+@dataclass(frozen=True)
+class FixedBudget:
+    """Always the same budget: evaluation sets, or ablations with one target."""
+
+    value: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.value < 1:
+            raise ValueError(f"fixed budget must be positive, got {self.value}")
+
+    def sample(self, rng: random.Random) -> int:
+        return self.value
+
+    @property
+    def largest(self) -> int:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ChoiceBudget:
+    """One of a list of budgets, uniformly."""
+
+    values: tuple[int, ...] = (512, 1024, 2048, 3600)
+
+    def __post_init__(self) -> None:
+        if not self.values or min(self.values) < 1:
+            raise ValueError(f"choice budget needs a non-empty list of positive values, got {self.values}")
+
+    def sample(self, rng: random.Random) -> int:
+        return rng.choice(self.values)
+
+    @property
+    def largest(self) -> int:
+        return max(self.values)
+
+
+@dataclass(frozen=True)
+class BudgetSampler:
+    """Draws a (mode, budget) per example: ``max_share`` of max prompts, ``none_share`` without budget, rest exact."""
+
+    distribution: BudgetDistribution
+    max_share: float = 0.0
+    none_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_share", "none_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"budget.{name} must lie in [0, 1], got {value}")
+        if self.max_share + self.none_share > 1.0 + 1e-9:
+            raise ValueError(
+                f"budget.max_share + budget.none_share must be <= 1, got {self.max_share} + {self.none_share}"
+            )
+
+    def sample(self, rng: random.Random) -> BudgetSpec:
+        u = rng.random()
+        if u < self.none_share:
+            return BudgetSpec("none", None)
+        budget = self.distribution.sample(rng)
+        if u < self.none_share + self.max_share:
+            return BudgetSpec("max", budget)
+        return BudgetSpec("exact", budget)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """How a budget is written into a prompt: the reference wording by default.
+
+    ``{question}`` is the problem text and ``{budget}`` the token budget. ``instruction`` is appended to every
+    prompt; the suffix for the prompt's mode follows it.
+    """
+
+    instruction: str = "Let's think step by step and output the final answer within \\boxed{}."
+    exact: str = "Think for {budget} tokens."
+    max: str = "Think for maximum {budget} tokens."
+    separator: str = " "
+
+    def suffix(self, spec: BudgetSpec) -> str:
+        if spec.mode == "none":
+            return ""
+        template = self.exact if spec.mode == "exact" else self.max
+        return template.format(budget=spec.budget)
+
+    def render(self, question: str, spec: BudgetSpec) -> str:
+        """The user message: question, instruction, then the budget sentence (absent for mode 'none')."""
+        parts = [question.rstrip(), self.instruction, self.suffix(spec)]
+        return self.separator.join(p for p in parts if p)
+
+
+def sample_specs(sampler: BudgetSampler, n: int, seed: int) -> list[BudgetSpec]:
+    """``n`` specs from a fresh generator seeded with ``seed``: the same seed always gives the same list."""
+    rng = random.Random(seed)
+    return [sampler.sample(rng) for _ in range(n)]
+
+
+def grid_specs(budgets: Sequence[int], modes: Sequence[str]) -> list[BudgetSpec]:
+    """Every (mode, budget) pair of an evaluation grid, mode-major."""
+    return [BudgetSpec(mode, b) for mode in modes for b in budgets]

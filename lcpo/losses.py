@@ -1,0 +1,171 @@
+"""GRPO pieces as pure tensor functions: group advantages, the PPO clipped surrogate, KL estimators, aggregation.
+
+They take plain tensors so they can be checked against hand-computed values without a model or a trainer.
+Shapes: ``[B, T]`` for per-token values of B responses, ``mask`` marks real response tokens (1) vs padding (0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+AGGREGATIONS = ("token_mean", "seq_mean", "constant")
+
+
+def group_advantages(
+    rewards: torch.Tensor, scale_std: bool = True, eps: float = 1e-6, unbiased: bool = True
+) -> torch.Tensor:
+    """GRPO advantages for rewards shaped ``[num_groups, G]``: ``(r - mean_group) / (std_group + eps)``.
+
+    ``scale_std=False`` keeps only the mean baseline (Dr. GRPO), which does not up-weight groups that barely
+    differ. The reference uses the unbiased std, hence the default.
+    """
+    if rewards.dim() != 2:
+        raise ValueError(f"rewards must be [num_groups, group_size], got shape {tuple(rewards.shape)}")
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    if not scale_std:
+        return centred
+    if rewards.shape[1] < 2 and unbiased:
+        raise ValueError("std scaling needs at least 2 samples per group")
+    return centred / (rewards.std(dim=1, keepdim=True, unbiased=unbiased) + eps)
+
+
+def token_logprobs(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probability of each label under ``logits / temperature`` (``[B, T, V]`` and ``[B, T]`` -> ``[B, T]``).
+
+    The temperature matches the sampling temperature so the PPO ratio compares like with like.
+    """
+    logits = logits.float() / temperature
+    return torch.gather(F.log_softmax(logits, dim=-1), -1, labels.unsqueeze(-1)).squeeze(-1)
+
+
+def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Per-token entropy of the sampling distribution, ``[B, T, V] -> [B, T]``."""
+    logp = F.log_softmax(logits.float() / temperature, dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor, clamp: float = 10.0) -> torch.Tensor:
+    """Schulman's k3 estimator of KL(policy || ref): ``exp(ref - logp) - (ref - logp) - 1``, clamped as verl does.
+
+    Unbiased and always >= 0, with lower variance than ``logp - ref_logp``.
+    """
+    log_ratio = ref_logp - logp
+    return (torch.exp(log_ratio) - log_ratio - 1).clamp(min=-clamp, max=clamp)
+
+
+def clipped_surrogate(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    clip_low: float = 0.2,
+    clip_high: float = 0.2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped policy loss per token and a mask of tokens where the clipped branch was taken.
+
+    ``loss = -min(ratio * A, clip(ratio, 1 - clip_low, 1 + clip_high) * A)``; a larger ``clip_high`` than
+    ``clip_low`` is DAPO's clip-higher. ``advantages`` may be ``[B]`` (broadcast to every token) or ``[B, T]``.
+    """
+    if advantages.dim() == 1:
+        advantages = advantages.unsqueeze(-1)
+    ratio = torch.exp(logp - old_logp)
+    unclipped = -ratio * advantages
+    clipped = -torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high) * advantages
+    return torch.maximum(unclipped, clipped), clipped > unclipped
+
+
+def aggregate(
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    mode: str = "token_mean",
+    constant: float | None = None,
+    num_tokens: float | None = None,
+    num_seqs: float | None = None,
+) -> torch.Tensor:
+    """Reduces per-token values to one scalar.
+
+    - ``token_mean``: sum over every real token / number of real tokens (the reference; long answers weigh more).
+    - ``seq_mean``: mean over responses of each response's token mean (original GRPO).
+    - ``constant``: sum / (responses x ``constant``), Dr. GRPO's length-unbiased normaliser.
+
+    ``num_tokens``/``num_seqs`` let callers that split a mini-batch into micro-batches normalise by the whole
+    mini-batch, so gradient accumulation gives the same gradient as one big batch.
+    """
+    mask = mask.to(values.dtype)
+    if mode == "token_mean":
+        denom = num_tokens if num_tokens is not None else mask.sum().clamp(min=1.0)
+        return (values * mask).sum() / denom
+    if mode == "seq_mean":
+        per_seq = (values * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+        denom = num_seqs if num_seqs is not None else values.shape[0]
+        return per_seq.sum() / denom
+    if mode == "constant":
+        if constant is None or constant <= 0:
+            raise ValueError("algo.loss_constant must be a positive number for loss_agg=constant")
+        denom = num_seqs if num_seqs is not None else values.shape[0]
+        return (values * mask).sum() / (denom * constant)
+    raise ValueError(f"unknown algo.loss_agg {mode!r}; expected one of {AGGREGATIONS}")
+
+
+@dataclass
+class LossOutput:
+    """The scalar to back-propagate and detached statistics (means over real tokens of this micro-batch)."""
+
+    loss: torch.Tensor
+    policy_loss: torch.Tensor
+    kl: torch.Tensor
+    entropy: torch.Tensor
+    clip_fraction: torch.Tensor
+    ratio: torch.Tensor
+
+
+def grpo_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    ref_logp: torch.Tensor | None = None,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.2,
+    kl_coef: float = 0.001,
+    entropy_coef: float = 0.001,
+    temperature: float = 1.0,
+    loss_agg: str = "token_mean",
+    loss_constant: float | None = None,
+    num_tokens: float | None = None,
+    num_seqs: float | None = None,
+) -> LossOutput:
+    """The full GRPO objective for one micro-batch: clipped surrogate + kl_coef * k3 - entropy_coef * entropy."""
+    logp = token_logprobs(logits, labels, temperature)
+    pg, clipped = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high)
+
+    def agg(x: torch.Tensor) -> torch.Tensor:
+        return aggregate(x, mask, loss_agg, loss_constant, num_tokens, num_seqs)
+
+    policy_loss = agg(pg)
+    loss = policy_loss
+    if ref_logp is not None and kl_coef != 0:
+        kl_tok = kl_k3(logp, ref_logp)
+        loss = loss + kl_coef * agg(kl_tok)
+    else:
+        kl_tok = torch.zeros_like(logp)
+    if entropy_coef != 0:
+        ent_tok = entropy_from_logits(logits, temperature)
+        loss = loss - entropy_coef * agg(ent_tok)
+    else:
+        with torch.no_grad():
+            ent_tok = entropy_from_logits(logits, temperature)
+    with torch.no_grad():
+        m = mask.float()
+        n = m.sum().clamp(min=1.0)
+        stats = {
+            "kl": (kl_tok * m).sum() / n,
+            "entropy": (ent_tok * m).sum() / n,
+            "clip_fraction": (clipped.float() * m).sum() / n,
+            "ratio": (torch.exp(logp - old_logp) * m).sum() / n,
+        }
+    return LossOutput(loss=loss, policy_loss=policy_loss.detach(), **stats)

@@ -1,0 +1,104 @@
+"""Evaluation metrics over groups of completions: pure functions on plain lists (or anything list-like).
+
+Conventions follow the L1 evaluation protocol: a "group" is the ``n`` samples drawn for one problem; accuracy is
+pass@1 averaged over samples and problems; the length error is the *signed* relative error of the mean length,
+so a model that systematically over-thinks shows a positive error rather than hiding behind an absolute value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one problem with ``n`` samples of which ``c`` are correct (Chen et al. 2021).
+
+    ``1 - C(n-c, k) / C(n, k)``, computed as a running product so large ``n`` does not overflow.
+    """
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def mean_pass_at_k(correct: Sequence[Sequence[bool]], k: int) -> float:
+    """pass@k averaged over problems; ``correct[i]`` holds the per-sample correctness of problem ``i``."""
+    _check_groups(correct)
+    return float(np.mean([pass_at_k(len(g), int(sum(g)), k) for g in correct]))
+
+
+def accuracy(correct: Sequence[Sequence[bool]]) -> float:
+    """pass@1 averaged over samples and problems (equal weight per problem, as in the L1 protocol)."""
+    _check_groups(correct)
+    return float(np.mean([np.mean(np.asarray(g, dtype=float)) for g in correct]))
+
+
+def mean_tokens(lengths: Sequence[int]) -> float:
+    """Mean generated length over every sample of every problem."""
+    return float(np.mean(_nonempty(lengths)))
+
+
+def length_std(lengths: Sequence[int]) -> float:
+    """Population standard deviation of the generated lengths (0 for a single sample)."""
+    return float(np.std(_nonempty(lengths)))
+
+
+def rel_error(lengths: Sequence[int], budget: int) -> float:
+    """Signed relative error of the mean length: ``(mean(n_y) - N) / N``; positive means longer than asked."""
+    if budget <= 0:
+        raise ValueError(f"budget must be positive, got {budget}")
+    return (mean_tokens(lengths) - budget) / budget
+
+
+def over_budget_share(lengths: Sequence[int], budget: int) -> float:
+    """Share of responses strictly longer than ``budget`` (the violation rate of a Max-mode budget)."""
+    return float(np.mean(_nonempty(lengths) > budget))
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson correlation of two equally long sequences; NaN when either is constant (correlation undefined)."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"need two 1-D sequences of equal length >= 2, got shapes {a.shape} and {b.shape}")
+    if a.std() == 0 or b.std() == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def group_metrics(
+    correct: Sequence[Sequence[bool]], lengths: Sequence[Sequence[int]], budget: int, k: int
+) -> dict[str, float]:
+    """Every per-cell metric of an evaluation report for one (model, task, mode, budget) cell.
+
+    ``correct[i]`` and ``lengths[i]`` are the samples of problem ``i``; ``k`` may not exceed any problem's count.
+    """
+    _check_groups(correct)
+    if [len(g) for g in correct] != [len(g) for g in lengths]:
+        raise ValueError("correct and lengths must have the same shape (problems x samples)")
+    flat = [n for group in lengths for n in group]
+    return {
+        "accuracy": accuracy(correct),
+        "pass_at_k": mean_pass_at_k(correct, k),
+        "mean_tokens": mean_tokens(flat),
+        "length_std": length_std(flat),
+        "rel_error": rel_error(flat, budget),
+        "over_budget_share": over_budget_share(flat, budget),
+    }
+
+
+def _check_groups(groups: Sequence[Sequence[bool]]) -> None:
+    if len(groups) == 0 or any(len(g) == 0 for g in groups):
+        raise ValueError("need at least one problem with at least one sample")
+
+
+def _nonempty(values: Sequence[int]) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        raise ValueError("need at least one length")
+    return array

@@ -1,0 +1,40 @@
+"""Loading the policy and its tokenizer: the locally built tiny model, or a transformers folder on disk.
+
+Nothing here downloads: ``model=hf`` takes a local folder, and loading runs with ``local_files_only``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel
+
+from lcpo.tiny import build_tiny, load_tokenizer
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_pretrained(
+    path: str | Path, dtype: str = "float32", attn_implementation: str | None = "eager"
+) -> tuple[PreTrainedModel, object]:
+    """A causal LM and its tokenizer from a transformers-format folder (offline)."""
+    path = Path(path).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no transformers model at {path} (config.json missing)")
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], local_files_only=True, **kwargs)
+    return model, load_tokenizer(path)
+
+
+def load_policy(cfg) -> tuple[PreTrainedModel, object]:
+    """The policy named by a :class:`lcpo.config.ModelConfig`, with gradient checkpointing if asked."""
+    if cfg.name == "tiny":
+        model, tokenizer = build_tiny(cfg.tiny)
+        model = model.to(DTYPES[cfg.dtype])
+    else:
+        model, tokenizer = load_pretrained(cfg.path, cfg.dtype, cfg.attn_implementation)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model, tokenizer

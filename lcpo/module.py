@@ -1,0 +1,188 @@
+"""LCPOModule: the policy, its frozen reference, and the GRPO update over one rollout batch.
+
+Manual optimisation, because one rollout batch feeds several optimiser steps (mini-batches x PPO epochs) that
+all use the log-probs of the policy that sampled it. Lightning's ``global_step`` therefore counts optimiser
+steps; ``rollout_step`` (= global_step // updates_per_step) counts rollout batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from lcpo.config import AlgoConfig
+from lcpo.datamodule import PromptBatch, RolloutBatch, mode_mask
+from lcpo.losses import grpo_loss, token_logprobs
+from lcpo.rollout.base import RolloutEngine
+
+
+class LCPOModule(L.LightningModule):
+    """Owns the policy (trained) and the reference (frozen; only built when ``algo.kl_coef > 0``)."""
+
+    def __init__(self, policy: torch.nn.Module, tokenizer: Any, algo: AlgoConfig, temperature: float = 1.0):
+        super().__init__()
+        self.automatic_optimization = False
+        # The reference is rebuilt from the initial weights at start-up and never stored in checkpoints.
+        self.strict_loading = False
+        self.policy = policy
+        self.tokenizer = tokenizer
+        self.algo = algo
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.ref_model = None
+        if algo.kl_coef > 0:
+            self.ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
+        self.engine: RolloutEngine | None = None
+        self.last_samples: list[dict] = []
+
+    @property
+    def rollout_step(self) -> int:
+        return self.global_step // self.algo.updates_per_step
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.policy.parameters(),
+            lr=self.algo.lr,
+            betas=tuple(self.algo.betas),
+            weight_decay=self.algo.weight_decay,
+        )
+        warmup = self.algo.warmup_steps * self.algo.updates_per_step
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        return [opt], [sched]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")}
+
+    def _logprobs(self, model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor, grad: bool) -> torch.Tensor:
+        """Per-token log-probs of ``ids[:, 1:]`` under ``model``, in micro-batches when no gradient is needed."""
+        with torch.set_grad_enabled(grad):
+            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+            return token_logprobs(logits, ids[:, 1:], self.temperature)
+
+    @torch.no_grad()
+    def _frozen_logprobs(self, model: torch.nn.Module, rb: RolloutBatch) -> torch.Tensor:
+        out = torch.zeros(rb.input_ids.shape[0], rb.input_ids.shape[1] - 1, device=rb.input_ids.device)
+        for rows in _chunks(rb.input_ids.shape[0], self.algo.micro_batch_size):
+            ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
+            out[rows, : width - 1] = self._logprobs(model, ids, attn, grad=False).float()
+        return out
+
+    def training_step(self, batch: PromptBatch, batch_idx: int) -> None:
+        step_start = time.perf_counter()
+        if batch.step != self.rollout_step:
+            raise RuntimeError(f"prompt stream is at step {batch.step} but the trainer is at {self.rollout_step}")
+        rb = self.trainer.datamodule.collect(self.engine, batch, rank=self.global_rank)
+        rb = self.transfer_batch_to_device(rb, self.device, 0)
+        old_logp = self._frozen_logprobs(self.policy, rb)
+        ref_logp = self._frozen_logprobs(self.ref_model, rb) if self.ref_model is not None else None
+
+        opt = self.optimizers()
+        sched = self.lr_schedulers()
+        update_start = time.perf_counter()
+        stats: dict[str, list[torch.Tensor]] = {"loss": [], "policy_loss": [], "kl": [], "entropy": [], "clip_fraction": [], "ratio": [], "grad_norm": []}
+        group_size = int((rb.group == rb.group[0]).sum())
+        rows_per_mini = max(1, self.algo.mini_batch_prompts // self.trainer.world_size) * group_size
+        for _ in range(self.algo.ppo_epochs):
+            for mini in _chunks(rb.input_ids.shape[0], rows_per_mini):
+                opt.zero_grad()
+                resp = rb.response_mask[mini, 1:]
+                num_tokens = resp.sum().clamp(min=1).float()
+                for rows in _chunks(mini.stop - mini.start, self.algo.micro_batch_size, offset=mini.start):
+                    ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
+                    logits = self.policy(input_ids=ids, attention_mask=attn).logits[:, :-1]
+                    out = grpo_loss(
+                        logits,
+                        ids[:, 1:],
+                        rb.response_mask[rows, 1:width],
+                        old_logp[rows, : width - 1],
+                        rb.advantages[rows],
+                        None if ref_logp is None else ref_logp[rows, : width - 1],
+                        clip_low=self.algo.clip_low,
+                        clip_high=self.algo.clip_high,
+                        kl_coef=self.algo.kl_coef,
+                        entropy_coef=self.algo.entropy_coef,
+                        temperature=self.temperature,
+                        loss_agg=self.algo.loss_agg,
+                        loss_constant=self.algo.loss_constant,
+                        num_tokens=num_tokens,
+                        num_seqs=float(mini.stop - mini.start),
+                    )
+                    self.manual_backward(out.loss)
+                    for key in ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio"):
+                        stats[key].append(getattr(out, key).detach())
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    self.policy.parameters(), self.algo.grad_clip if self.algo.grad_clip > 0 else float("inf")
+                )
+                stats["grad_norm"].append(grad_norm.detach())
+                opt.step()
+                sched.step()
+        if self.engine is not None:
+            self.engine.sync_weights(self.policy)
+        update_seconds = time.perf_counter() - update_start
+
+        self.last_samples = rb.samples
+        train_tokens = float(rb.attention_mask.sum()) * self.algo.ppo_epochs
+        metrics = self._rollout_metrics(rb)
+        metrics.update({f"train/{k}": torch.stack(v).float().mean() for k, v in stats.items()})
+        metrics.update(
+            {
+                "perf/rollout_tokens_per_s": rb.lengths.sum() / max(rb.rollout_seconds, 1e-9),
+                "perf/train_tokens_per_s": torch.tensor(train_tokens / max(update_seconds, 1e-9)),
+                "perf/step_seconds": torch.tensor(time.perf_counter() - step_start),
+                "perf/rollout_seconds": torch.tensor(rb.rollout_seconds),
+                "train/lr": torch.tensor(sched.get_last_lr()[0]),
+            }
+        )
+        bar = {"reward/mean": "reward", "rollout/accuracy": "acc", "rollout/abs_rel_error": "len_err"}
+        for key, value in metrics.items():
+            self.log(key, value.float().to(self.device), prog_bar=False, sync_dist=False, batch_size=1)
+        for key, short in bar.items():
+            self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
+
+    def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
+        """Rollout statistics, reduced over all ranks as sums and counts so unequal per-rank counts stay exact."""
+        budgeted = ~mode_mask(rb.modes, "none")
+        budget = rb.budgets.clamp(min=1)
+        rel = (rb.lengths - rb.budgets) / budget
+        sums: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+            "reward/mean": (rb.rewards, torch.ones_like(rb.rewards, dtype=torch.bool)),
+            "reward/sq": (rb.rewards**2, torch.ones_like(rb.rewards, dtype=torch.bool)),
+            "rollout/accuracy": (rb.correct, torch.ones_like(rb.correct, dtype=torch.bool)),
+            "rollout/mean_length": (rb.lengths, torch.ones_like(rb.lengths, dtype=torch.bool)),
+            "rollout/truncated_share": (rb.truncated.float(), torch.ones_like(rb.lengths, dtype=torch.bool)),
+            "rollout/abs_rel_error": (rel.abs(), budgeted),
+            "rollout/rel_error": (rel, budgeted),
+        }
+        for mode in ("exact", "max", "none"):
+            m = mode_mask(rb.modes, mode)
+            sums[f"{mode}/accuracy"] = (rb.correct, m)
+            sums[f"{mode}/mean_length"] = (rb.lengths, m)
+            if mode != "none":
+                sums[f"{mode}/abs_rel_error"] = (rel.abs(), m)
+                sums[f"{mode}/rel_error"] = (rel, m)
+        sums["max/over_budget_share"] = ((rb.lengths > rb.budgets).float(), mode_mask(rb.modes, "max"))
+        names = list(sums)
+        totals = torch.stack(
+            [torch.stack([(v.float() * m.float()).sum(), m.float().sum()]) for v, m in sums.values()]
+        ).to(self.device)
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        out = {}
+        for name, (total, count) in zip(names, totals):
+            if count > 0:
+                out[name] = total / count
+        mean_sq = out.pop("reward/sq")
+        out["reward/std"] = (mean_sq - out["reward/mean"] ** 2).clamp(min=0).sqrt()
+        return out
+
+
+def _chunks(n: int, size: int, offset: int = 0) -> list[slice]:
+    return [slice(offset + i, offset + min(i + size, n)) for i in range(0, n, size)]
+
+
+def _trim(ids: torch.Tensor, attn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Drops the right padding shared by every row of a micro-batch (rows are right-padded)."""
+    width = int(attn.sum(-1).max())
+    return ids[:, :width], attn[:, :width], width

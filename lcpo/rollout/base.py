@@ -1,0 +1,66 @@
+"""The rollout protocol: prompts in, G completions per prompt out, with token ids, lengths and finish reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import torch
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling parameters shared by every engine. ``top_k=0`` and ``top_p=1.0`` disable those filters."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"rollout.temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"rollout.top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"rollout.top_k must be >= 0, got {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@dataclass
+class Completion:
+    """One generated response.
+
+    ``token_ids`` holds every generated token, EOS included, so ``length`` is the reference's n_y.
+    ``finish_reason`` is "eos" when the model stopped by itself, "length" when cut at the cap.
+    ``logprobs`` are the sampling log-probs of ``token_ids`` where the engine gets them cheaply (None otherwise).
+    """
+
+    prompt_ids: list[int]
+    token_ids: list[int]
+    text: str
+    finish_reason: str
+    logprobs: list[float] | None = None
+
+    @property
+    def length(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+class RolloutEngine(Protocol):
+    """Generates ``n`` completions for each prompt with the current policy weights."""
+
+    def generate(
+        self, prompts: Sequence[str], n: int, sampling: SamplingConfig
+    ) -> list[list[Completion]]:
+        """Returns one list of ``n`` completions per prompt, in prompt order."""
+        ...
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Makes the engine sample from ``model``'s current weights (free for HF generate, a copy for vLLM)."""
+        ...

@@ -1,0 +1,101 @@
+"""Rollouts with transformers ``generate``: batched, left-padded, KV-cached, sampling from the live policy module.
+
+The engine holds a reference to the policy itself, so a weight update is visible to the next rollout for free and
+:meth:`HFEngine.sync_weights` has nothing to copy.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from transformers import GenerationConfig, PreTrainedModel
+
+from lcpo.rollout.base import Completion, SamplingConfig
+
+
+class HFEngine:
+    """Samples with ``model.generate`` in chunks of at most ``batch_size`` sequences (prompt x sample)."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int = 64, add_special_tokens: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"rollout.batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.add_special_tokens = add_special_tokens
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+
+    @property
+    def eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Points the engine at ``model``: generation shares the training module, so this copies nothing."""
+        self.model = model
+
+    def _generation_config(self, sampling: SamplingConfig, n: int) -> GenerationConfig:
+        greedy = sampling.temperature == 0
+        return GenerationConfig(
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None if greedy else sampling.top_k,
+            max_new_tokens=sampling.max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.eos_ids),
+        )
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
+        """``n`` completions per prompt. Prompts go in chunks so that a chunk holds at most ``batch_size`` rows."""
+        if n < 1:
+            raise ValueError(f"need at least one sample per prompt, got n={n}")
+        prompts_per_chunk = max(1, self.batch_size // n)
+        config = self._generation_config(sampling, n)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out: list[list[Completion]] = []
+            for start in range(0, len(prompts), prompts_per_chunk):
+                out.extend(self._generate_chunk(prompts[start : start + prompts_per_chunk], n, config))
+            return out
+        finally:
+            self.model.train(was_training)
+
+    def _generate_chunk(self, prompts: Sequence[str], n: int, config: GenerationConfig) -> list[list[Completion]]:
+        enc = self.tokenizer(
+            list(prompts), return_tensors="pt", padding=True, add_special_tokens=self.add_special_tokens
+        )
+        device = next(self.model.parameters()).device
+        input_ids = enc["input_ids"].to(device)
+        attention_mask = enc["attention_mask"].to(device)
+        sequences = self.model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, generation_config=config
+        )
+        new_tokens = sequences[:, input_ids.shape[1] :].tolist()
+        eos_ids = self.eos_ids
+        groups: list[list[Completion]] = []
+        for i in range(len(prompts)):
+            prompt_ids = input_ids[i][attention_mask[i].bool()].tolist()
+            group = []
+            for row in new_tokens[i * n : (i + 1) * n]:
+                tokens, reason = _cut_at_eos(row, eos_ids)
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                group.append(Completion(prompt_ids=prompt_ids, token_ids=tokens, text=text, finish_reason=reason))
+            groups.append(group)
+        return groups
+
+
+def _cut_at_eos(row: list[int], eos_ids: set[int]) -> tuple[list[int], str]:
+    """Keeps tokens up to and including the first EOS (it counts towards length); padding after it is dropped."""
+    for j, token in enumerate(row):
+        if token in eos_ids:
+            return row[: j + 1], "eos"
+    return row, "length"

@@ -1,0 +1,102 @@
+"""The embedded synthetic reasoning task: chained additions modulo a small number, with verifiable answers.
+
+Why this task: a tiny model cannot add several numbers "in its head", but it learns one step (``a+b`` mod m, a
+table of m*m facts) quickly, so a step-by-step trace gets the answer right while a shortcut does not. Each step is
+one short line, and verbosity comes from optional ``check`` lines that restate a step: a repeated unit of fixed
+length that a policy can add or drop cheaply, which is what length control needs. The number of checks in a
+warm-start trace is drawn from its own generator and never sees a budget, so a model trained on these traces
+produces lengths that ignore any budget in its prompt, like the paper's base model.
+
+Example (3 terms, 1 check)::
+
+    question:  4+7+5 mod 10
+    response:  <think>4+7=1\\n1+5=6\\ncheck 4+7=1\\n</think>\\n\\boxed{6}
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from lcpo.tasks.base import Problem
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+@dataclass
+class SyntheticTaskConfig:
+    """Difficulty and verbosity knobs.
+
+    ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``. Traces carry
+    ``min_checks``..``max_checks`` check lines (uniform), which sets the spread of lengths the warm-started model
+    produces and therefore the budgets it can be taught to meet.
+    """
+
+    min_terms: int = 3
+    max_terms: int = 6
+    max_value: int = 9
+    modulus: int = 10
+    min_checks: int = 0
+    max_checks: int = 12
+    eval_size: int = 256
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.min_terms <= self.max_terms:
+            raise ValueError(
+                f"task.synthetic needs 2 <= min_terms <= max_terms, got {self.min_terms}, {self.max_terms}"
+            )
+        if self.max_value < 1 or self.modulus < 2:
+            raise ValueError(f"task.synthetic needs max_value >= 1 and modulus >= 2, got {self.max_value}, {self.modulus}")
+        if not 0 <= self.min_checks <= self.max_checks:
+            raise ValueError(
+                f"task.synthetic needs 0 <= min_checks <= max_checks, got {self.min_checks}, {self.max_checks}"
+            )
+        if self.eval_size < 1:
+            raise ValueError(f"task.synthetic.eval_size must be >= 1, got {self.eval_size}")
+
+
+class SyntheticTask:
+    """Implements :class:`lcpo.tasks.base.Task`, plus :meth:`trace` for the supervised warm-start."""
+
+    name = "synthetic"
+
+    def __init__(self, cfg: SyntheticTaskConfig | None = None):
+        self.cfg = cfg or SyntheticTaskConfig()
+
+    def sample(self, rng: random.Random) -> Problem:
+        cfg = self.cfg
+        terms = tuple(rng.randint(0, cfg.max_value) for _ in range(rng.randint(cfg.min_terms, cfg.max_terms)))
+        expression = "+".join(map(str, terms))
+        answer = sum(terms) % cfg.modulus
+        return Problem(
+            id=f"{expression}%{cfg.modulus}",
+            question=f"{expression} mod {cfg.modulus}",
+            answer=str(answer),
+            meta={"terms": terms, "modulus": cfg.modulus},
+        )
+
+    def eval_set(self, n: int | None, seed: int) -> list[Problem]:
+        rng = random.Random(seed)
+        return [self.sample(rng) for _ in range(self.cfg.eval_size if n is None else n)]
+
+    def steps(self, problem: Problem) -> list[str]:
+        """The running-sum lines ``acc+x=new`` that solve ``problem``, one per addition."""
+        terms, modulus = problem.meta["terms"], problem.meta["modulus"]
+        lines, acc = [], terms[0]
+        for x in terms[1:]:
+            new = (acc + x) % modulus
+            lines.append(f"{acc}+{x}={new}")
+            acc = new
+        return lines
+
+    def trace(self, problem: Problem, rng: random.Random, checks: int | None = None) -> str:
+        """A correct response: steps, ``checks`` check lines (drawn from ``rng`` when None), then the answer.
+
+        The response ends without EOS; the caller appends the tokenizer's EOS token when it trains on it.
+        """
+        if checks is None:
+            checks = rng.randint(self.cfg.min_checks, self.cfg.max_checks)
+        steps = self.steps(problem)
+        lines = steps + [f"check {rng.choice(steps)}" for _ in range(checks)]
+        thinking = "".join(line + "\n" for line in lines)
+        return f"{THINK_OPEN}{thinking}{THINK_CLOSE}\n\\boxed{{{problem.answer}}}"

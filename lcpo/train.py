@@ -1,0 +1,140 @@
+"""``python -m lcpo.train``: online LCPO/GRPO training composed from the config groups under ``conf/``.
+
+Examples::
+
+    python -m lcpo.train experiment=demo
+    python -m lcpo.train reward=max reward.alpha=0.0003 budget=uniform model=tiny
+    python -m lcpo.train -m reward.alpha=1e-4,3e-4,1e-3      # a multirun sweep
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from lcpo.callbacks import HFExport, SampleTable
+from lcpo.config import TrainConfig, validate
+from lcpo.datamodule import RolloutDataModule
+from lcpo.grading import Grader
+from lcpo.models import load_policy
+from lcpo.module import LCPOModule
+from lcpo.prompts import PromptBuilder
+from lcpo.rewards import build_reward
+from lcpo.rollout import SamplingConfig
+from lcpo.rollout.engines import build_engine
+from lcpo.tasks import build_task
+
+log = logging.getLogger(__name__)
+
+
+def build_loggers(cfg: TrainConfig, out: Path) -> list:
+    """CSV always works; wandb is offline unless asked, and skipped with a warning when not installed."""
+    loggers: list = []
+    if cfg.logger.csv:
+        loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name="csv", version=""))
+    if cfg.logger.wandb and cfg.logger.wandb_mode != "disabled":
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            log.warning("wandb is not installed; logging to CSV only")
+        else:
+            loggers.append(
+                L.pytorch.loggers.WandbLogger(
+                    save_dir=str(out),
+                    project=cfg.logger.project,
+                    group=cfg.logger.group,
+                    name=cfg.logger.name,
+                    offline=cfg.logger.wandb_mode != "online",
+                )
+            )
+    return loggers
+
+
+def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
+    """Everything a run needs, wired but not started."""
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.output_dir)
+    policy, tokenizer = load_policy(cfg.model)
+    sampling = SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.top_k, cfg.rollout.max_new_tokens)
+    module = LCPOModule(policy, tokenizer, cfg.algo, temperature=cfg.rollout.temperature)
+    module.engine = build_engine(cfg.rollout, policy, tokenizer)
+    build_prompt = PromptBuilder(
+        cfg.prompt.template(), tokenizer, cfg.prompt.use_chat_template, cfg.prompt.response_prefix
+    )
+    datamodule = RolloutDataModule(
+        task=build_task(cfg.task),
+        sampler=cfg.budget.sampler(),
+        build_prompt=build_prompt,
+        grader=Grader(kind=cfg.task.grader, require_think=cfg.task.require_think),
+        reward=build_reward(cfg.reward),
+        sampling=sampling,
+        group_size=cfg.algo.group_size,
+        prompts_per_step=cfg.algo.prompts_per_step,
+        seed=cfg.seed,
+        scale_std=cfg.algo.scale_std,
+        adv_eps=cfg.algo.adv_eps,
+        samples_per_table=cfg.trainer.samples_per_table,
+    )
+    datamodule.start_step = lambda: module.rollout_step
+    updates = cfg.algo.updates_per_step
+    callbacks: list = [
+        ModelCheckpoint(
+            dirpath=out / "checkpoints",
+            filename="step{step}",
+            every_n_train_steps=(cfg.trainer.ckpt_every_n_steps or cfg.trainer.max_steps) * updates,
+            save_last=True,
+            save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
+            auto_insert_metric_name=False,
+        ),
+        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps),
+        SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
+    ]
+    if cfg.trainer.progress_bar:
+        callbacks.append(RichProgressBar())
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        num_nodes=cfg.trainer.num_nodes,
+        strategy=cfg.trainer.strategy,
+        precision=cfg.trainer.precision,
+        max_steps=cfg.trainer.max_steps * updates,
+        max_epochs=-1,
+        log_every_n_steps=max(1, cfg.trainer.log_every_n_steps),
+        logger=build_loggers(cfg, out) or False,
+        callbacks=callbacks,
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        default_root_dir=str(out),
+        use_distributed_sampler=False,
+    )
+    return module, datamodule, trainer
+
+
+def run(cfg: TrainConfig) -> dict[str, float]:
+    """Trains; returns the last logged metrics (useful to sweeps and tests)."""
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module, datamodule, trainer = build(cfg)
+    if trainer.is_global_zero:
+        OmegaConf.save(OmegaConf.structured(cfg), out / "config.yaml")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the final mean reward (the value a sweeper would optimise)."""
+    metrics = run(validate(cfg))
+    return metrics.get("reward/mean", float("nan"))
+
+
+if __name__ == "__main__":
+    main()

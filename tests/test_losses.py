@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from lcpo.losses import aggregate, clipped_surrogate, grpo_loss, group_advantages, kl_k3, token_logprobs
+
+
+def test_group_advantages_hand_computed():
+    r = torch.tensor([[1.0, 0.0, 0.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
+    adv = group_advantages(r, eps=0.0 + 1e-6)
+    std = torch.tensor([1.0, 0.0, 0.0, 1.0]).std(unbiased=True)  # 0.57735
+    assert torch.allclose(adv[0], torch.tensor([0.5, -0.5, -0.5, 0.5]) / (std + 1e-6))
+    assert torch.equal(adv[1], torch.zeros(4))  # no signal in a uniform group
+    assert torch.allclose(group_advantages(r, scale_std=False)[0], torch.tensor([0.5, -0.5, -0.5, 0.5]))
+    with pytest.raises(ValueError):
+        group_advantages(torch.ones(4))
+    with pytest.raises(ValueError):
+        group_advantages(torch.ones(3, 1))
+
+
+def test_clipped_surrogate_branches():
+    old = torch.zeros(1, 4)
+    logp = torch.log(torch.tensor([[1.5, 0.5, 1.5, 0.5]]))  # ratios
+    adv = torch.tensor([[1.0, 1.0, -1.0, -1.0]])
+    loss, clipped = clipped_surrogate(logp, old, adv, 0.2, 0.2)
+    # A>0, ratio 1.5: clipped to 1.2 -> -1.2 ; A>0, ratio 0.5: unclipped -0.5 (min picks the smaller objective)
+    # A<0, ratio 1.5: unclipped 1.5 ; A<0, ratio 0.5: clipped to 0.8 -> 0.8
+    assert torch.allclose(loss, torch.tensor([[-1.2, -0.5, 1.5, 0.8]]))
+    assert clipped.tolist() == [[True, False, False, True]]
+    loss_hi, _ = clipped_surrogate(logp, old, adv, 0.2, 0.28)
+    assert loss_hi[0, 0] == pytest.approx(-1.28)
+
+
+def test_kl_k3_value():
+    logp = torch.tensor([math.log(0.5)])
+    ref = torch.tensor([math.log(0.25)])
+    expected = 0.5 - math.log(0.5) - 1  # r = ref/p = 0.5: r - log r - 1
+    assert kl_k3(logp, ref).item() == pytest.approx(expected)
+    assert kl_k3(ref, ref).item() == 0.0
+    assert kl_k3(torch.tensor([0.0]), torch.tensor([50.0])).item() == 10.0  # clamped
+
+
+def test_aggregations():
+    v = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+    m = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    assert aggregate(v, m, "token_mean").item() == pytest.approx(10 / 4)
+    assert aggregate(v, m, "seq_mean").item() == pytest.approx((2 + 4) / 2)
+    assert aggregate(v, m, "constant", constant=5).item() == pytest.approx(10 / (2 * 5))
+    assert aggregate(v, m, "token_mean", num_tokens=8).item() == pytest.approx(10 / 8)
+    with pytest.raises(ValueError):
+        aggregate(v, m, "constant")
+    with pytest.raises(ValueError):
+        aggregate(v, m, "median")
+
+
+def test_token_logprobs_and_grpo_loss_gradient_direction():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5, requires_grad=True)
+    labels = torch.tensor([[1, 2, 3], [0, 4, 4]])
+    lp = token_logprobs(logits, labels)
+    assert torch.allclose(lp, torch.log_softmax(logits, -1).gather(-1, labels[..., None])[..., 0])
+    mask = torch.ones(2, 3)
+    out = grpo_loss(logits, labels, mask, lp.detach(), torch.tensor([1.0, -1.0]), kl_coef=0.0, entropy_coef=0.0)
+    out.loss.backward()
+    # at ratio 1 the loss is -mean(A): a descent step raises log-probs of the positive row, lowers the negative
+    assert out.loss.item() == pytest.approx(0.0, abs=1e-6)
+    step = -logits.grad
+    new_lp = token_logprobs(logits.detach() + 0.1 * step, labels)
+    assert (new_lp[0] > lp[0]).all() and (new_lp[1] < lp[1]).all()
+    assert out.clip_fraction.item() == 0.0 and out.ratio.item() == pytest.approx(1.0)
