@@ -3,8 +3,15 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RUN    := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY)
 
-.PHONY: install test demo train eval sweep report bench lint clean
+# Extra Hydra overrides for train/eval/sweep, e.g. make train ARGS="reward=max reward.alpha=0.0003"
+ARGS  ?=
+SWEEP ?= alpha
+MODEL ?= outputs/demo/model
+DIR   ?= $(shell ls -d multirun/*/ 2>/dev/null | sort | tail -n 1)
+
+.PHONY: install test test-fast demo train eval sweep report bench lint clean
 
 install: $(STAMP)
 
@@ -15,7 +22,28 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: install
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(RUN) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(RUN) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+demo: install
+	$(RUN) -m lcpo.demo $(ARGS)
+
+train: install
+	$(RUN) -m lcpo.train $(ARGS)
+
+eval: install
+	$(RUN) -m lcpo.evaluate models.model=$(MODEL) $(ARGS)
+
+sweep: install
+	$(RUN) -m lcpo.train -m +sweep=$(SWEEP) $(ARGS)
+
+report: install
+	$(RUN) -m lcpo.report $(DIR)
+
+bench: install
+	$(RUN) -m lcpo.bench $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -56,3 +57,19 @@ class SampleTable(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_text("samples", columns=SAMPLE_COLUMNS, data=[[r[c] for c in SAMPLE_COLUMNS] for r in rows])
+
+
+class RolloutProgressBar(RichProgressBar):
+    """A rich bar over rollout steps (Lightning counts optimiser steps) showing reward, accuracy and length error."""
+
+    @property
+    def total_train_batches(self) -> int:
+        return self.trainer.max_steps // self.trainer.lightning_module.algo.updates_per_step
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return "LCPO"
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items

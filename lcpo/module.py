@@ -28,7 +28,7 @@ class LCPOModule(L.LightningModule):
         self.automatic_optimization = False
         # The reference is rebuilt from the initial weights at start-up and never stored in checkpoints.
         self.strict_loading = False
-        self.policy = policy
+        self.policy = policy.train()
         self.tokenizer = tokenizer
         self.algo = algo
         self.temperature = temperature if temperature > 0 else 1.0
@@ -55,6 +55,12 @@ class LCPOModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")}
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Prompt batches are text, generated from in the step; only scored rollouts hold tensors to move."""
+        if isinstance(batch, PromptBatch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def _logprobs(self, model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor, grad: bool) -> torch.Tensor:
         """Per-token log-probs of ``ids[:, 1:]`` under ``model``, in micro-batches when no gradient is needed."""

@@ -10,15 +10,16 @@ Examples::
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from lcpo.callbacks import HFExport, SampleTable
+from lcpo.callbacks import HFExport, RolloutProgressBar, SampleTable
 from lcpo.config import TrainConfig, validate
 from lcpo.datamodule import RolloutDataModule
 from lcpo.grading import Grader
@@ -32,12 +33,21 @@ from lcpo.tasks import build_task
 
 log = logging.getLogger(__name__)
 
+# Expected with this design, so not worth a user's attention: checkpoints are taken after the optimiser steps of a
+# rollout batch, the frozen reference stays in eval mode, and the module moves only scored rollouts to the device.
+for _message in (".*ModelCheckpoint with manual optimization.*", ".*module\\(s\\) in eval mode.*", ".*overridden `transfer_batch_to_device`.*"):
+    warnings.filterwarnings("ignore", message=_message)
+
 
 def build_loggers(cfg: TrainConfig, out: Path) -> list:
-    """CSV always works; wandb is offline unless asked, and skipped with a warning when not installed."""
+    """CSV always works; wandb is offline unless asked, and skipped with a warning when not installed.
+
+    Each start writes a new ``csv/version_<k>`` folder: Lightning's CSV writer deletes an existing metrics file, so
+    a resumed run appending to the old folder would lose the metrics logged before the interruption.
+    """
     loggers: list = []
     if cfg.logger.csv:
-        loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name="csv", version=""))
+        loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name="csv"))
     if cfg.logger.wandb and cfg.logger.wandb_mode != "disabled":
         try:
             import wandb  # noqa: F401
@@ -88,7 +98,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
     callbacks: list = [
         ModelCheckpoint(
             dirpath=out / "checkpoints",
-            filename="step{step}",
+            filename="optim_step_{step}",
             every_n_train_steps=(cfg.trainer.ckpt_every_n_steps or cfg.trainer.max_steps) * updates,
             save_last=True,
             save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
@@ -98,7 +108,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
     ]
     if cfg.trainer.progress_bar:
-        callbacks.append(RichProgressBar())
+        callbacks.append(RolloutProgressBar())
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,

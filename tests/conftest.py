@@ -11,3 +11,40 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 torch.set_num_threads(2)
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+#: The smallest setting that still trains: a 2-layer 32-wide model, 4 prompts x 4 samples, short answers.
+FAST_TRAIN = [
+    "model.tiny.hidden_size=32",
+    "model.tiny.num_layers=2",
+    "model.tiny.num_heads=2",
+    "model.tiny.intermediate_size=64",
+    "algo.group_size=4",
+    "algo.prompts_per_step=4",
+    "algo.mini_batch_prompts=2",
+    "algo.micro_batch_size=16",
+    "rollout.max_new_tokens=32",
+    "trainer.progress_bar=false",
+    "trainer.num_threads=2",
+    "logger=csv",
+]
+
+
+@pytest.fixture
+def compose_train():
+    """Composes ``conf/train.yaml`` with overrides and validates it, as ``python -m lcpo.train`` would."""
+    from hydra import compose, initialize_config_dir
+
+    from lcpo.config import validate
+
+    def _compose(*overrides: str, output_dir: Path, fast: bool = True):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=[*(FAST_TRAIN if fast else []), *overrides, f"output_dir={output_dir}"])
+        return validate(cfg)
+
+    return _compose

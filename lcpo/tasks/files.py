@@ -119,6 +119,9 @@ def load_file_task(
             break
     if skipped:
         log.warning("%s: skipped %d bad rows (first: %s %d: %s)", path, len(skipped), where, *skipped[0])
+    if not problems:
+        note = f" ({len(skipped)} bad rows skipped)" if skipped else ""
+        raise TaskFileError(f"{path}: no problems in the file{note}")
     return FileTask(name=name or path.stem, problems=problems, skipped=skipped)
 
 

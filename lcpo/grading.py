@@ -1,0 +1,492 @@
+"""Correctness I(y = y_gold) for LCPO rewards and evaluation, bounded in time whatever the model writes.
+
+Convention (the reference's): the response must contain ``</think>``; the answer is the LAST ``\\boxed{...}``
+after the FIRST ``</think>`` (``\\fbox{...}`` and Hendrycks' ``\\boxed 5`` single-token form count too). A box
+inside the thinking is ignored, because only the final answer is graded. No ``</think>`` (with
+``require_think``) or no box: incorrect. ``require_think=False`` grades the whole text, for models that do
+not think.
+
+Equivalence is decided by math-verify (``parse`` + ``verify(gold, pred)``), not by the reference's
+Hendrycks/PRM800K string normaliser: it is maintained and understands LaTeX, intervals, sets, matrices,
+percentages and numeric tolerance. It is more lenient than the reference in places, e.g. it accepts ``2/4``
+for ``1/2`` and ``0.5`` for ``\\frac12``. Bare answers are wrapped in ``$...$`` before parsing: measured,
+that parses more forms than ``\\boxed{...}`` (``5\\%`` parses only inline), and newlines become spaces because
+inline math may not span lines.
+
+Time bound (an RL step must never stall on one sample). A model can box ``9^{9^{9^{9}}}``, ``(10^6)!`` or
+``(x+1)^{1000}``; sympy then computes for minutes or hours. Three layers:
+
+1. Cheap guards on the extracted answer before sympy sees it: a length cap (``too_long``), a brace-depth cap
+   and a refusal of numeric power towers, factorials and binomials too large to be a sensible answer
+   (``too_complex``). They turn the known pathological families into microsecond rejections.
+2. In the main thread (training loop, evaluation, and each DataLoader worker process, whose main thread it
+   is) parse + verify run under our own ``ITIMER_REAL`` timer that raises a ``BaseException`` (which
+   math-verify's ``except Exception`` cannot swallow). math-verify's own ``signal.alarm`` timeouts are
+   disabled: they take whole seconds, would cancel our timer and swallow the timeout so it could not be
+   counted. Sympy runs Python code, so the signal interrupts it (measured: cut at the limit).
+3. In any other thread signals cannot be used (math-verify's ``parse`` even raises there), so the pair is
+   sent to one persistent child process (``subprocess``, not ``multiprocessing``: it also starts from a
+   daemonic DataLoader worker and never re-imports the caller's ``__main__``). The child applies layer 2
+   itself; the parent waits ``timeout_s`` + a grace and kills the child if it is stuck in C code, then starts
+   a new one on the next call. Its start (0.7-2 s, importing sympy) is paid once and is not part of
+   ``timeout_s``; a round trip adds about 0.3 ms (measured).
+
+A timeout is incorrect (``False``) with reason ``"timeout"``; ``grade_detailed`` returns the reason so
+callers can count timeouts, guard hits and parse failures.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import math
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+__all__ = [
+    "CHOICE_LETTERS",
+    "REASONS",
+    "GradeResult",
+    "Grader",
+    "extract_answer",
+    "extract_boxed",
+    "grade",
+    "grade_choice",
+    "grade_choice_detailed",
+    "grade_detailed",
+    "verify_answer",
+]
+
+#: Every reason a ``GradeResult`` can carry.
+REASONS = ("ok", "wrong", "no_think", "no_boxed", "too_long", "too_complex", "timeout", "parse_error", "bad_input")
+#: Option letters accepted by default: GPQA/MMLU use A-D, LSAT A-E, MMLU-Pro A-J.
+CHOICE_LETTERS = "ABCDEFGHIJ"
+
+THINK_END = "</think>"
+_MAX_BRACE_DEPTH = 16  # real answers nest 3-5 deep; latex2sympy recurses per level
+_MAX_EXPONENT = 1e6  # 2^{10^6} verifies in about 0.5 s; 9^{9^9} never finishes
+_MAX_FACTORIAL = 1e5  # (10^5)! about 0.3 s, (10^6)! about 8 s
+_WORKER_GRACE_S = 1.0  # the child times itself out first; this covers its reply or a hang in C
+_WORKER_START_S = 60.0
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_BOX_ARG_RE = re.compile(r"\s*(\{)|\s+([^\s$]+)")  # "{...}" or Hendrycks' "\boxed 5"
+_BRACE_RE = re.compile(r"\\.|[{}]", re.S)  # "\{", "\}" and "\\" are skipped as escapes
+_DELIMITED_RE = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
+_NUM = r"\d+(?:\.\d+)?"
+_TOWER = rf"{_NUM}(?:\s*\^\s*\{{?\s*[-+]?\s*{_NUM})*"  # 9, 10^{10}, 9^{9^{9  (closing braces follow)
+_EXPONENT_RE = re.compile(rf"\^\s*\{{?\s*[-+]?\s*({_TOWER})")
+_FACTORIAL_RE = re.compile(rf"({_TOWER})[\s)}}]*!")
+_BINOM_RE = re.compile(rf"binom\s*\{{?\s*({_TOWER})")
+_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
+_CHOICE_RE = re.compile(r"\(?\s*([A-Za-z])\s*\)?\s*[.:]?")
+
+# We disable math-verify's signal timeouts on purpose (see module docstring); its warning would say otherwise.
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(lambda record: not record.getMessage().startswith("Timeout is disabled"))
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """A verdict and why: ``reason`` is one of ``REASONS``; ``answer`` is the extracted box content, if any."""
+
+    correct: bool
+    reason: str
+    answer: str | None = None
+
+
+# --------------------------------------------------------------------------------------------- extraction
+
+
+def extract_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed``/``\\fbox`` in ``text``; None if there is none or it is never closed.
+
+    Braces are matched with a counter (nested ``\\frac{1}{2}`` and 10k levels alike, linear time); escaped
+    ``\\{``/``\\}`` are skipped so ``\\left\\{ ... \\right.`` does not unbalance the count.
+    """
+    last = None
+    for last in _BOX_RE.finditer(text):
+        pass
+    if last is None:
+        return None
+    arg = _BOX_ARG_RE.match(text, last.end())
+    if arg is None:
+        return None
+    if arg.group(2) is not None:
+        return arg.group(2)
+    start, depth = arg.end(), 1
+    for token in _BRACE_RE.finditer(text, start):
+        if token.group() == "{":
+            depth += 1
+        elif token.group() == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : token.start()]
+    return None
+
+
+def _locate_answer(response: str, require_think: bool) -> tuple[str | None, str]:
+    """The graded answer, or None and the reason there is none (``no_think`` or ``no_boxed``)."""
+    if require_think:
+        end = response.find(THINK_END)
+        if end < 0:
+            return None, "no_think"
+        response = response[end + len(THINK_END) :]
+    answer = extract_boxed(response)
+    return (None, "no_boxed") if answer is None else (answer, "ok")
+
+
+def extract_answer(response: str, require_think: bool = True) -> str | None:
+    """The answer that would be graded: last box after the first ``</think>`` (or anywhere without thinking)."""
+    return _locate_answer(response, require_think)[0]
+
+
+# --------------------------------------------------------------------------------------------- guards
+
+
+def _max_brace_depth(text: str) -> int:
+    depth = deepest = 0
+    for token in _BRACE_RE.finditer(text):
+        if token.group() == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.group() == "}":
+            depth -= 1
+    return deepest
+
+
+def _tower_value(tower: str) -> float:
+    """Value of a numeric power tower such as ``10^{10`` (signs ignored: 10^{-10^{10}} is as costly), or inf."""
+    numbers = [float(n) for n in re.findall(_NUM, tower)]
+    value = numbers[-1]
+    for base in reversed(numbers[:-1]):
+        if value > _MAX_EXPONENT:
+            return math.inf
+        try:
+            value = base**value
+        except OverflowError:
+            return math.inf
+    return value
+
+
+def _too_complex(answer: str) -> bool:
+    """True for answers sympy could spend minutes on and no sensible problem has (huge powers, factorials)."""
+    return (
+        _max_brace_depth(answer) > _MAX_BRACE_DEPTH
+        or any(_tower_value(m.group(1)) > _MAX_EXPONENT for m in _EXPONENT_RE.finditer(answer))
+        or any(_tower_value(m.group(1)) > _MAX_FACTORIAL for m in _FACTORIAL_RE.finditer(answer))
+        or any(_tower_value(m.group(1)) > _MAX_FACTORIAL for m in _BINOM_RE.finditer(answer))
+    )
+
+
+# --------------------------------------------------------------------------------------------- verification
+
+
+class _Deadline(BaseException):
+    """Raised by our timer; a BaseException so math-verify's and sympy's ``except Exception`` let it through."""
+
+
+@lru_cache(maxsize=None)
+def _extraction_config(match_types: tuple[str, ...]) -> list[LatexExtractionConfig | ExprExtractionConfig]:
+    unknown = set(match_types) - {"latex", "expr"}
+    if unknown or not match_types:
+        raise ValueError(f"match_types must be a non-empty subset of ('latex', 'expr'), got {match_types!r}")
+    # boxed_match_priority=0: a box wins over other math in the string, as in math-verify's own tests.
+    return [
+        LatexExtractionConfig(boxed_match_priority=0) if kind == "latex" else ExprExtractionConfig()
+        for kind in match_types
+    ]
+
+
+def _verify_here(pred: str, gold: str, match_types: tuple[str, ...], precision: int, strict: bool) -> str:
+    """math-verify on two raw strings, in this thread, unbounded: ``ok``, ``wrong`` or ``parse_error``."""
+    config = _extraction_config(match_types)
+    try:
+        gold_parsed = parse(gold, config, parsing_timeout=None)
+        pred_parsed = parse(pred, config, parsing_timeout=None)
+        if not gold_parsed or not pred_parsed:
+            return "parse_error"
+        same = verify(gold_parsed, pred_parsed, float_rounding=precision, strict=strict, timeout_seconds=None)
+    except Exception:  # noqa: BLE001 - any failure inside sympy is a grading failure, never a crash
+        return "parse_error"
+    return "ok" if same else "wrong"
+
+
+def _run_with_timer(work: Callable[[], str], timeout_s: float) -> str:
+    """``work()`` in the main thread, cut after ``timeout_s`` (-> ``timeout``); restores any outer timer.
+
+    An outer ``ITIMER_REAL`` (e.g. pytest-timeout's) is re-armed afterwards, late by at most ``timeout_s``.
+    """
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _Deadline
+
+    started = time.monotonic()
+    old_handler = signal.signal(signal.SIGALRM, on_alarm)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        try:
+            return work()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Deadline:
+        return "timeout"
+    finally:
+        signal.signal(signal.SIGALRM, old_handler)
+        if outer_delay:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 1e-3), outer_interval)
+
+
+class _Worker:
+    """One child process that verifies pairs for threads that cannot use signals (see module docstring)."""
+
+    # Loads this file as a standalone module: the package (and whatever its __init__ imports) is not needed.
+    _BOOT = (
+        "import importlib.util as u, sys; s = u.spec_from_file_location('_lcpo_grading_worker', sys.argv[1]); "
+        "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); m._serve()"
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
+
+    def run(self, request: dict[str, object], timeout_s: float) -> str:
+        with self._lock:  # one request at a time; waiting here is not counted in timeout_s
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            assert self._proc is not None and self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+                self._proc.stdin.flush()
+                line = self._read_line(time.monotonic() + timeout_s + _WORKER_GRACE_S)
+            except OSError:  # the child died between calls
+                line = None
+            if line is None:
+                self._stop()
+                return "timeout"
+            return line.decode()
+
+    def _start(self) -> None:
+        self._stop()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", self._BOOT, os.path.abspath(__file__)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        if self._read_line(time.monotonic() + _WORKER_START_S) != b"ready":
+            self._stop()
+            raise RuntimeError("lcpo.grading: the verification worker process did not start (see its stderr)")
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+        self._proc, self._buffer = None, b""
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:  # the child exited
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+
+def _serve() -> None:
+    """The worker's loop: one JSON request per stdin line, one reason per line on the original stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business; we exit on stdin EOF
+    replies = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # a stray print() inside sympy must not corrupt the protocol
+    _verify_here("1", "1", ("latex", "expr"), 6, True)  # warm up (first parse ~0.2 s), so it is not timed
+    replies.write(b"ready\n")
+    for line in sys.stdin.buffer:
+        r = json.loads(line)
+        args = (r["pred"], r["gold"], tuple(r["match_types"]), r["precision"], r["strict"])
+        replies.write(_run_with_timer(lambda: _verify_here(*args), r["timeout_s"]).encode() + b"\n")
+
+
+_WORKER = _Worker()
+
+
+def _reset_worker_after_fork() -> None:
+    # A forked child (e.g. a DataLoader worker) must not share the parent's pipes or a lock held at fork time.
+    global _WORKER
+    _WORKER = _Worker()
+
+
+os.register_at_fork(after_in_child=_reset_worker_after_fork)
+atexit.register(lambda: _WORKER._stop())  # also ends a child stuck in C code, which stdin EOF would not
+
+
+def _verify_reason(
+    pred: str, gold: str, match_types: tuple[str, ...], precision: int, strict: bool, timeout_s: float
+) -> str:
+    """``_verify_here`` bounded by ``timeout_s``: a timer in the main thread, the worker process elsewhere."""
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+    _extraction_config(match_types)  # fail fast on bad match_types, in the caller's process
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        return _run_with_timer(lambda: _verify_here(pred, gold, match_types, precision, strict), timeout_s)
+    request = {"pred": pred, "gold": gold, "match_types": list(match_types), "precision": precision, "strict": strict}
+    return _WORKER.run({**request, "timeout_s": timeout_s}, timeout_s)
+
+
+def verify_answer(
+    pred: str,
+    gold: str,
+    *,
+    match_types: tuple[str, ...] | list[str] = ("latex", "expr"),
+    precision: int = 6,
+    strict: bool = True,
+    timeout_s: float = 5.0,
+) -> bool:
+    """math-verify on two raw strings (no ``</think>``/box convention), gold first, bounded by ``timeout_s``.
+
+    Mirrors math-verify's own test helper: each ``match_types`` entry selects an extraction ("latex" with
+    boxes first, "expr" for plain numbers/expressions); ``precision`` is the float rounding; ``strict`` makes
+    variables matter. A timeout or an unparsable side is False.
+    """
+    return _verify_reason(pred, gold, tuple(match_types), precision, strict, timeout_s) == "ok"
+
+
+def _as_math(answer: str) -> str:
+    """Delimits a bare answer as inline math so math-verify's LaTeX extraction sees it (see module docstring)."""
+    return answer if _DELIMITED_RE.search(answer) else "$" + answer.replace("\r", " ").replace("\n", " ") + "$"
+
+
+def _check_gold(gold: object) -> str:
+    # A gold that is not a string is a data-loading bug (e.g. an int column): fail loudly, not with reward 0.
+    if not isinstance(gold, str):
+        raise TypeError(f"gold must be a str (convert it when loading the data), got {type(gold).__name__}")
+    return gold
+
+
+# --------------------------------------------------------------------------------------------- grading
+
+
+def grade_detailed(
+    response: str,
+    gold: str,
+    *,
+    require_think: bool = True,
+    timeout_s: float = 5.0,
+    max_answer_chars: int = 1000,
+) -> GradeResult:
+    """Grades one response against a gold answer (plain ``1/2`` or LaTeX ``\\frac{1}{2}``), with the reason.
+
+    A response that is not a str (None, bytes) or an empty gold is ``bad_input``: generation hiccups must not
+    crash training. A gold that is not a str raises ``TypeError``.
+    """
+    gold = _check_gold(gold)
+    if not isinstance(response, str) or not gold.strip():
+        return GradeResult(False, "bad_input")
+    answer, reason = _locate_answer(response, require_think)
+    if answer is None:
+        return GradeResult(False, reason)
+    if len(answer) > max_answer_chars:
+        return GradeResult(False, "too_long", answer)
+    if _too_complex(answer):
+        return GradeResult(False, "too_complex", answer)
+    reason = _verify_reason(_as_math(answer), _as_math(gold), ("latex", "expr"), 6, True, timeout_s)
+    return GradeResult(reason == "ok", reason, answer)
+
+
+def grade(
+    response: str,
+    gold: str,
+    *,
+    require_think: bool = True,
+    timeout_s: float = 5.0,
+    max_answer_chars: int = 1000,
+) -> bool:
+    """True iff the response's final boxed answer equals ``gold`` (see ``grade_detailed``)."""
+    return grade_detailed(
+        response, gold, require_think=require_think, timeout_s=timeout_s, max_answer_chars=max_answer_chars
+    ).correct
+
+
+def _choice_letter(text: str) -> str | None:
+    """``B``, ``(B)``, ``B.``, ``\\text{B}``, ``$b$`` -> ``"B"``; anything else -> None."""
+    match = _CHOICE_RE.fullmatch(_TEXT_CMD_RE.sub(r"\1", text).replace("$", "").strip())
+    return match.group(1).upper() if match else None
+
+
+def grade_choice_detailed(
+    response: str, gold_letter: str, *, require_think: bool = True, letters: str = CHOICE_LETTERS
+) -> GradeResult:
+    """Multiple choice: the boxed letter, case-insensitive, against ``gold_letter``; ``parse_error`` if no letter.
+
+    A gold that is not one of ``letters`` raises ``ValueError`` (a data bug that would silently zero the reward).
+    """
+    gold = _choice_letter(_check_gold(gold_letter))
+    if gold is None or gold not in letters.upper():
+        raise ValueError(f"gold_letter must be one of {letters!r}, got {gold_letter!r}")
+    if not isinstance(response, str):
+        return GradeResult(False, "bad_input")
+    answer, reason = _locate_answer(response, require_think)
+    if answer is None:
+        return GradeResult(False, reason)
+    letter = _choice_letter(answer)
+    if letter is None:
+        return GradeResult(False, "parse_error", answer)
+    return GradeResult(letter == gold, "ok" if letter == gold else "wrong", answer)
+
+
+def grade_choice(
+    response: str, gold_letter: str, *, require_think: bool = True, letters: str = CHOICE_LETTERS
+) -> bool:
+    """True iff the final boxed letter equals ``gold_letter`` (see ``grade_choice_detailed``)."""
+    return grade_choice_detailed(response, gold_letter, require_think=require_think, letters=letters).correct
+
+
+@dataclass(frozen=True)
+class Grader:
+    """The grading settings of a task in one picklable object, so rewards, evaluation and workers agree.
+
+    ``kind`` is ``"math"`` (math-verify equivalence) or ``"choice"`` (boxed option letter).
+    """
+
+    kind: str = "math"
+    require_think: bool = True
+    timeout_s: float = 5.0
+    max_answer_chars: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("math", "choice"):
+            raise ValueError(f"Grader.kind must be 'math' or 'choice', got {self.kind!r}")
+        if self.timeout_s <= 0 or self.max_answer_chars <= 0:
+            raise ValueError("Grader.timeout_s and Grader.max_answer_chars must be > 0")
+
+    def detailed(self, response: str, gold: str) -> GradeResult:
+        if self.kind == "choice":
+            return grade_choice_detailed(response, gold, require_think=self.require_think)
+        return grade_detailed(
+            response,
+            gold,
+            require_think=self.require_think,
+            timeout_s=self.timeout_s,
+            max_answer_chars=self.max_answer_chars,
+        )
+
+    def __call__(self, response: str, gold: str) -> bool:
+        return self.detailed(response, gold).correct

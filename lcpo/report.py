@@ -1,0 +1,109 @@
+"""Sweep aggregation: one table and a Pareto plot over every job of a Hydra multirun.
+
+``python -m lcpo.report multirun/alpha/2025-01-01_12-00-00`` (console script ``lcpo-report``) finds every job
+folder (one holding ``.hydra/overrides.yaml``) and every evaluation ``report.json`` inside it, and writes, next
+to the jobs unless ``--out`` says otherwise:
+
+- ``summary.csv`` and ``summary.md``: one row per job x report row (model, task, mode, budget), with the job's
+  overrides as columns (``reward.alpha``, ``reward``, ``+sweep``, ...), so a sweep reads as a table;
+- ``pareto.png``: accuracy against mean tokens for every row, coloured by the swept value, with the frontier of
+  rows no other row beats on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from lcpo import plots
+
+REPORT_NAME = "report.json"
+
+
+def parse_overrides(path: Path) -> dict[str, str]:
+    """A job's ``.hydra/overrides.yaml`` as ``{key: value}``; ``+``/``++``/``~`` prefixes are kept in the key
+    (``+sweep`` says the option was added, which is part of what was run)."""
+    items = yaml.safe_load(path.read_text()) or []
+    overrides = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        overrides[key] = value if sep else ""
+    return overrides
+
+
+def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every report row of every job, with ``job`` (its folder, relative), its overrides and the metrics.
+
+    Returns the rows and the override keys (in first-seen order). Raises ``FileNotFoundError`` when there is
+    nothing to aggregate, saying what was looked for.
+    """
+    root = Path(multirun_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    jobs = sorted(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))
+    if not jobs:
+        raise FileNotFoundError(f"{root}: no Hydra jobs found (no <job>/.hydra/overrides.yaml below it)")
+    rows: list[dict[str, Any]] = []
+    keys: dict[str, None] = {}
+    for job in jobs:
+        overrides = parse_overrides(job / ".hydra" / "overrides.yaml")
+        keys.update(dict.fromkeys(overrides))
+        for report in sorted(job.rglob(REPORT_NAME)):
+            for row in json.loads(report.read_text())["rows"]:
+                entry = {"job": str(job.relative_to(root)), "report": str(report.relative_to(job)), **overrides}
+                rows.append(entry | {k: v for k, v in row.items() if k != "lengths"})
+    if not rows:
+        raise FileNotFoundError(
+            f"{root}: {len(jobs)} Hydra jobs but no {REPORT_NAME} in any of them (run the evaluation in each job)"
+        )
+    return rows, list(keys)
+
+
+def sweep_label(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    """Per row, the overrides that vary across jobs (``"reward.alpha=0.001"``): what the sweep changed.
+
+    Overrides shared by every job (``+sweep=alpha``) say nothing about a point; with none varying, the job.
+    """
+    varying = [k for k in keys if len({r.get(k) for r in rows}) > 1]
+    if not varying:
+        return [r["job"] for r in rows]
+    return [", ".join(f"{k}={r.get(k, '')}" for k in varying) for r in rows]
+
+
+def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path) -> dict[str, Path]:
+    """Writes ``summary.csv``, ``summary.md`` and ``pareto.png`` to ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = ["job", *keys, *[c for c in plots.REPORT_COLUMNS if c not in keys]]
+    extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
+    paths = {"summary.csv": out_dir / "summary.csv", "summary.md": out_dir / "summary.md"}
+    with paths["summary.csv"].open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns + extra, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    paths["summary.md"].write_text(f"# Sweep summary: {len(rows)} rows\n\n" + plots.markdown_table(rows, columns))
+    labelled = [r | {"sweep": label} for r, label in zip(rows, sweep_label(rows, keys))]
+    paths["pareto.png"] = plots.plot_pareto(labelled, out_dir / "pareto.png", color_by="sweep")
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``lcpo-report MULTIRUN_DIR [--out DIR]``."""
+    parser = argparse.ArgumentParser(prog="lcpo-report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("multirun_dir", type=Path, help="a Hydra multirun folder (holding one folder per job)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the summary (default: multirun_dir)")
+    args = parser.parse_args(argv)
+    try:
+        rows, keys = collect(args.multirun_dir)
+    except FileNotFoundError as err:
+        parser.exit(1, f"lcpo-report: {err}\n")
+    paths = write_summary(rows, keys, args.out or args.multirun_dir)
+    print(f"{len(rows)} rows from {len({r['job'] for r in rows})} jobs -> " + ", ".join(str(p) for p in paths.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Supervised warm-start: next-token SFT of a fresh policy on generated reasoning traces, before any RL.
+
+LCPO starts from a model that already reasons (the paper: DeepScaleR-1.5B) and whose length ignores budgets. The
+tiny model starts from random weights, so this stage teaches it the task and the response format on traces of
+random verbosity. The prompts carry budget sentences drawn independently of the trace: the model learns that
+prompts hold budgets, and that its length does not follow them. The loss covers response tokens only.
+
+``python -m lcpo.warmstart`` runs it from ``conf/warmstart.yaml``; ``run_warmstart`` is the library entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from lcpo.budgets import BudgetSampler, BudgetSpec
+from lcpo.tasks.base import Problem
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class WarmstartConfig:
+    """SFT hyper-parameters and the verbosity range of the traces (``min_verbosity``..``max_verbosity``, uniform).
+
+    Verbosity is the task's unit of optional thinking (check lines for the synthetic task); its range sets the
+    spread of lengths the warm-started model produces, which the budgets taught by RL must overlap.
+    """
+
+    steps: int = 800
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    min_verbosity: int = 0
+    max_verbosity: int = 12
+    seed: int = 0
+    num_threads: int | None = None
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "lr"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"warmstart.{key} must be > 0, got {getattr(self, key)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"warmstart.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        if not 0 <= self.min_verbosity <= self.max_verbosity:
+            raise ValueError(
+                f"warmstart needs 0 <= min_verbosity <= max_verbosity, got {self.min_verbosity}, {self.max_verbosity}"
+            )
+
+
+class TraceTask(Protocol):
+    """A task that can write a correct response for its own problems (the synthetic task does)."""
+
+    def sample(self, rng: random.Random) -> Problem: ...
+
+    def trace(self, problem: Problem, rng: random.Random, checks: int | None = None) -> str: ...
+
+
+@dataclass
+class TraceStream(IterableDataset):
+    """Endless padded SFT batches: budgeted prompt (no loss) + trace + EOS (loss), right-padded.
+
+    Budget and verbosity come from separate draws, so nothing in a trace depends on the budget in its prompt.
+    """
+
+    task: TraceTask
+    build_prompt: Callable[[Problem, BudgetSpec], str]
+    budgets: BudgetSampler
+    tokenizer: object
+    batch_size: int
+    verbosity: tuple[int, int]
+    seed: int = 0
+    _rng: random.Random = field(init=False, repr=False)
+
+    def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
+        """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
+        problem = self.task.sample(rng)
+        prompt = self.build_prompt(problem, self.budgets.sample(rng))
+        response = self.task.trace(problem, rng, checks=rng.randint(*self.verbosity))
+        encode = lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+        return encode(prompt), encode(response) + [self.tokenizer.eos_token_id]
+
+    def batch(self, rng: random.Random) -> dict[str, torch.Tensor]:
+        pairs = [self.example(rng) for _ in range(self.batch_size)]
+        width = max(len(p) + len(r) for p, r in pairs)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(pairs), width), pad, dtype=torch.long)
+        labels = torch.full((len(pairs), width), IGNORE_INDEX, dtype=torch.long)
+        attention = torch.zeros((len(pairs), width), dtype=torch.long)
+        for i, (prompt, response) in enumerate(pairs):
+            n = len(prompt) + len(response)
+            input_ids[i, :n] = torch.tensor(prompt + response)
+            labels[i, len(prompt) : n] = torch.tensor(response)
+            attention[i, :n] = 1
+        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        rng = random.Random(self.seed)
+        while True:
+            yield self.batch(rng)
+
+
+class WarmstartModule(L.LightningModule):
+    """Next-token cross-entropy on response tokens, AdamW with linear warm-up then cosine decay."""
+
+    def __init__(self, model: torch.nn.Module, cfg: WarmstartConfig):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.log("warmstart/loss", loss, prog_bar=True, batch_size=1)
+        return loss
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+
+def lr_factor(step: int, cfg: WarmstartConfig) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``: linear warm-up, then cosine down to ``min_lr_ratio``."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def run_warmstart(
+    cfg: WarmstartConfig,
+    model: torch.nn.Module,
+    tokenizer,
+    task: TraceTask,
+    build_prompt: Callable[[Problem, BudgetSpec], str],
+    budgets: BudgetSampler,
+    out_dir: str | Path,
+) -> Path:
+    """Trains ``model`` in place on ``task``'s traces and saves model + tokenizer to ``out_dir`` (returned).
+
+    ``build_prompt`` must be the prompt builder RL will use, so the warm-started model sees the same format.
+    """
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    L.seed_everything(cfg.seed, workers=False, verbose=False)
+    stream = TraceStream(
+        task, build_prompt, budgets, tokenizer, cfg.batch_size, (cfg.min_verbosity, cfg.max_verbosity), cfg.seed
+    )
+    trainer = L.Trainer(
+        accelerator="cpu" if not torch.cuda.is_available() else "auto",
+        devices=1,
+        max_steps=cfg.steps,
+        max_epochs=-1,
+        gradient_clip_val=cfg.grad_clip or None,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=cfg.progress_bar,
+        log_every_n_steps=10,
+        default_root_dir=str(out_dir),
+    )
+    start = time.perf_counter()
+    model.train()
+    trainer.fit(WarmstartModule(model, cfg), DataLoader(stream, batch_size=None, num_workers=0))
+    log.info("warm-start: %d steps in %.1f s", cfg.steps, time.perf_counter() - start)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

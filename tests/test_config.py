@@ -1,0 +1,64 @@
+import logging
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("reward.alpha=-0.1", "reward.alpha"),
+        ("budget.low=500", "budget.low"),  # with budget.high=100 below
+        ("algo.group_size=1", "algo.group_size"),
+        ("algo.loss_agg=median", "algo.loss_agg"),
+        ("algo.prompts_per_step=5", "algo.prompts_per_step"),
+        ("budget.max_share=0.7 budget.none_share=0.6", "budget.max_share"),
+        ("rollout.top_p=0", "rollout.top_p"),
+        ("logger.wandb_mode=sometimes", "logger.wandb_mode"),
+    ],
+)
+def test_bad_values_name_the_key(compose_train, tmp_path, override, key):
+    overrides = override.split()
+    if key == "budget.low":
+        overrides = ["budget.low=500", "budget.high=100"]
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        compose_train(*overrides, output_dir=tmp_path)
+
+
+def test_unknown_group_option_and_key(compose_train, tmp_path):
+    with pytest.raises(ConfigCompositionException, match="reward"):
+        compose_train("reward=nonsense", output_dir=tmp_path)
+    with pytest.raises(ConfigCompositionException):
+        compose_train("reward.alhpa=0.1", output_dir=tmp_path)
+    with pytest.raises((ValidationError, ConfigCompositionException)):
+        compose_train("reward.alpha=abc", output_dir=tmp_path)
+
+
+def test_missing_model_path(compose_train, tmp_path):
+    with pytest.raises(ValueError, match="model.path"):
+        compose_train("model=hf", f"model.path={tmp_path / 'nowhere'}", output_dir=tmp_path)
+
+
+def test_small_generation_cap_warns(compose_train, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        compose_train("budget.low=10", "budget.high=100", "rollout.max_new_tokens=50", output_dir=tmp_path)
+    assert "max_new_tokens" in caplog.text
+
+
+@pytest.mark.parametrize("choice", ["exact", "max", "mixed", "correctness", "dapo", "kimi", "cosine"])
+def test_every_reward_choice_composes(compose_train, tmp_path, choice):
+    assert compose_train(f"reward={choice}", output_dir=tmp_path).reward.name == choice
+
+
+@pytest.mark.parametrize("choice", ["uniform", "loguniform", "fixed", "choice", "narrow", "l1_max"])
+def test_every_budget_choice_composes(compose_train, tmp_path, choice):
+    compose_train(f"budget={choice}", output_dir=tmp_path)
+
+
+def test_paper_experiments_compose(compose_train, tmp_path):
+    exact = compose_train("experiment=l1_exact", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path, fast=False)
+    assert (exact.algo.lr, exact.trainer.max_steps, exact.reward.name) == (1e-6, 700, "exact")
+    mx = compose_train("experiment=l1_max", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path, fast=False)
+    assert (mx.algo.lr, mx.trainer.max_steps, mx.reward.name, mx.budget.max_share) == (4e-6, 120, "mixed", 0.5)
+    assert mx.rollout.max_new_tokens == 4500

@@ -1,0 +1,64 @@
+"""Evaluation metrics on hand-made groups of completions (correctness flags and lengths)."""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import pytest
+
+from lcpo import metrics
+
+
+def test_accuracy_is_pass1_averaged_per_problem():
+    correct = [[True, False, False, False], [True, True, True, True]]
+    assert metrics.accuracy(correct) == pytest.approx((0.25 + 1.0) / 2)
+
+
+@pytest.mark.parametrize("n,c,k", [(5, 2, 1), (5, 2, 2), (5, 2, 3), (6, 0, 2), (4, 4, 2), (16, 3, 8)])
+def test_pass_at_k_matches_exhaustive_enumeration(n, c, k):
+    flags = [True] * c + [False] * (n - c)
+    subsets = list(combinations(flags, k))
+    expected = sum(any(s) for s in subsets) / len(subsets)
+    assert metrics.pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+def test_pass_at_k_edge_cases_and_mean():
+    assert metrics.pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert metrics.pass_at_k(4, 3, 2) == 1.0  # fewer wrong samples than k: always a correct one
+    assert metrics.mean_pass_at_k([[True, False], [False, False]], 2) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        metrics.pass_at_k(4, 1, 5)
+    with pytest.raises(ValueError):
+        metrics.pass_at_k(4, 5, 1)
+
+
+def test_length_metrics():
+    lengths = [80, 100, 120, 140]
+    assert metrics.mean_tokens(lengths) == 110
+    assert metrics.length_std(lengths) == pytest.approx(math.sqrt(500))
+    assert metrics.rel_error(lengths, 100) == pytest.approx(0.1)  # signed: longer than asked is positive
+    assert metrics.rel_error([50, 50], 100) == pytest.approx(-0.5)
+    assert metrics.over_budget_share(lengths, 100) == 0.5  # exactly at the budget is not over it
+
+
+def test_pearson():
+    assert metrics.pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert metrics.pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(metrics.pearson([1, 2, 3], [5, 5, 5]))
+    with pytest.raises(ValueError):
+        metrics.pearson([1, 2], [1, 2, 3])
+
+
+def test_group_metrics_of_one_cell():
+    correct = [[True, False], [False, False]]
+    lengths = [[90, 110], [100, 300]]
+    got = metrics.group_metrics(correct, lengths, budget=100, k=2)
+    assert got == pytest.approx(
+        {"accuracy": 0.25, "pass_at_k": 0.5, "mean_tokens": 150.0, "length_std": got["length_std"],
+         "rel_error": 0.5, "over_budget_share": 0.5}
+    )
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.group_metrics(correct, [[1, 2], [3]], budget=100, k=1)
+    with pytest.raises(ValueError):
+        metrics.accuracy([])

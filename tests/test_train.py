@@ -1,0 +1,98 @@
+"""End-to-end training: a learning signal, exact resume, the HF export, and DDP over two CPU processes."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from lcpo.tiny import load_tokenizer
+from lcpo.train import build, run
+
+# Length-only signal: a random model never answers correctly, so LCPO-Exact reduces to -alpha * |N - n|.
+LENGTH_ONLY = [
+    "reward=exact",
+    "reward.alpha=0.01",
+    "budget=fixed",
+    "budget.value=4",
+    "rollout.temperature=1.0",
+    "algo.lr=0.006",
+    "algo.kl_coef=0",
+    "algo.entropy_coef=0",
+]
+
+
+def _metrics(out: Path) -> list[dict]:
+    """Per-step rows of every start of the run (a resumed run writes a new version folder)."""
+    rows = []
+    for path in sorted((out / "csv").glob("version_*/metrics.csv")):
+        with path.open() as f:
+            rows += [row for row in csv.DictReader(f) if row.get("rollout/mean_length")]
+    return rows
+
+
+@pytest.mark.slow
+def test_length_moves_toward_target(compose_train, tmp_path):
+    cfg = compose_train(*LENGTH_ONLY, "trainer.max_steps=12", output_dir=tmp_path)
+    run(cfg)
+    lengths = [float(r["rollout/mean_length"]) for r in _metrics(tmp_path)]
+    assert len(lengths) == 12
+    first, last = sum(lengths[:3]) / 3, sum(lengths[-3:]) / 3
+    # the budget is 4 tokens and the cap 32: the mean length must fall well towards it
+    assert last < first - 8, lengths
+
+
+def _weights(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.policy.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_resume_matches_uninterrupted_run(compose_train, tmp_path):
+    common = [*LENGTH_ONLY, "algo.kl_coef=0.01", "trainer.ckpt_every_n_steps=2"]
+    full = compose_train(*common, "trainer.max_steps=4", output_dir=tmp_path / "full")
+    module_full, dm, trainer = build(full)
+    trainer.fit(module_full, datamodule=dm)
+
+    first = compose_train(*common, "trainer.max_steps=2", output_dir=tmp_path / "part")
+    run(first)
+    ckpt = tmp_path / "part" / "checkpoints" / "last.ckpt"
+    resumed = compose_train(*common, "trainer.max_steps=4", f"ckpt_path={ckpt}", output_dir=tmp_path / "part")
+    module_resumed, dm2, trainer2 = build(resumed)
+    trainer2.fit(module_resumed, datamodule=dm2, ckpt_path=resumed.ckpt_path)
+
+    assert trainer2.global_step == trainer.global_step == 4 * full.algo.updates_per_step
+    a, b = _weights(module_full), _weights(module_resumed)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
+    full_rows, part_rows = _metrics(tmp_path / "full"), _metrics(tmp_path / "part")
+    assert [r["rollout/mean_length"] for r in full_rows] == [r["rollout/mean_length"] for r in part_rows]
+
+
+def test_export_reloads_offline_and_generates(compose_train, tmp_path):
+    run(compose_train(*LENGTH_ONLY, "trainer.max_steps=1", output_dir=tmp_path))
+    folder = tmp_path / "model"
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    tokenizer = load_tokenizer(folder)
+    text = "12 + 3 = ?\nThink for 40 tokens."
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text  # spaces and newlines survive the export
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    out = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert out.shape[1] > ids.shape[1]
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path):
+    from conftest import FAST_TRAIN
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "lcpo.train", *FAST_TRAIN, *LENGTH_ONLY, "trainer=ddp_cpu", "trainer.max_steps=2",
+           "trainer.num_threads=1", f"output_dir={tmp_path}", f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _metrics(tmp_path)
+    assert len(rows) == 2  # one set of metrics per step, written once (rank 0), not once per process
+    assert (tmp_path / "model" / "config.json").is_file()
