@@ -25,6 +25,7 @@ from lcpo.budgets import (
     PromptTemplate,
     UniformBudget,
 )
+from lcpo.eval_grid import EvalGrid
 from lcpo.losses import AGGREGATIONS
 from lcpo.rewards import BUDGET_AWARE, RewardConfig
 from lcpo.tasks.synthetic import SyntheticTaskConfig
@@ -262,7 +263,11 @@ class LoggerConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything ``python -m lcpo.train`` needs. ``output_dir`` defaults to Hydra's run folder."""
+    """Everything ``python -m lcpo.train`` needs. ``output_dir`` defaults to Hydra's run folder.
+
+    ``eval_at_end`` evaluates the final policy over the ``eval`` grid into ``<output_dir>/eval/`` (sweeps turn it
+    on, so that ``lcpo.report`` can compare their jobs).
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -276,6 +281,8 @@ class TrainConfig:
     seed: int = 0
     output_dir: str = "outputs/train"
     ckpt_path: Optional[str] = None
+    eval_at_end: bool = False
+    eval: EvalGrid = field(default_factory=lambda: EvalGrid(samples=4, problems=64))
 
 
 def register() -> None:
@@ -285,6 +292,8 @@ def register() -> None:
 
 def check_cross_group(cfg: TrainConfig) -> None:
     """Rules that span groups: errors for what cannot train, warnings for what trains badly."""
+    if cfg.rollout.name == "budget_forcing":
+        raise ValueError("rollout=budget_forcing is the s1 evaluation baseline; train with rollout=hf or rollout=vllm")
     budgets = cfg.budget.sampler()
     if cfg.reward.name in BUDGET_AWARE and budgets.none_share == 1.0:
         raise ValueError(f"reward={cfg.reward.name} needs budgets, but budget.none_share is 1.0")

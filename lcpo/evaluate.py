@@ -34,15 +34,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lcpo import metrics, plots
 from lcpo.budgets import BudgetSpec
 from lcpo.config import LoggerConfig, PromptConfig, RolloutConfig, TaskConfig
+from lcpo.eval_grid import FORCED, EvalGrid
 from lcpo.grading import Grader
 from lcpo.models import DTYPES, load_pretrained
 from lcpo.prompts import PromptBuilder
 from lcpo.rollout.base import Completion, RolloutEngine, SamplingConfig
+from lcpo.rollout.engines import build_engine
 from lcpo.tasks import Problem, Task, build_task
 
 log = logging.getLogger(__name__)
 
-FORCED = "forced"
 PLOTS = {
     "accuracy_vs_tokens.png": plots.plot_accuracy_vs_tokens,
     "length_vs_budget.png": plots.plot_length_vs_budget,
@@ -50,44 +51,6 @@ PLOTS = {
 }
 
 ModelSpec = Union[str, Path, tuple[Any, Any]]
-
-
-@dataclass
-class EvalGrid:
-    """What is measured: budgets x modes, samples per problem, generation caps, problem count and seed.
-
-    ``problems`` is passed to ``Task.eval_set`` (None: the task's whole evaluation set); ``pass_k`` defaults to
-    ``samples``. Used as is from Python and as the ``grid`` node of ``conf/evaluate.yaml``.
-    """
-
-    budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
-    modes: list[str] = field(default_factory=lambda: ["exact", "max"])
-    samples: int = 16
-    exact_factor: float = 2.0
-    max_mode_cap: int = 8192
-    problems: Optional[int] = None
-    pass_k: Optional[int] = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.budgets or min(self.budgets) < 1:
-            raise ValueError(f"grid.budgets must be a non-empty list of positive budgets, got {self.budgets}")
-        if not self.modes or not set(self.modes) <= {"exact", "max"}:
-            raise ValueError(f"grid.modes must be a non-empty subset of ['exact', 'max'], got {self.modes}")
-        if self.samples < 1 or self.exact_factor <= 0 or self.max_mode_cap < 1:
-            raise ValueError("grid.samples, grid.exact_factor and grid.max_mode_cap must be positive")
-        if not 1 <= self.k <= self.samples:
-            raise ValueError(f"grid.pass_k must lie in [1, grid.samples={self.samples}], got {self.pass_k}")
-
-    @property
-    def k(self) -> int:
-        return self.samples if self.pass_k is None else self.pass_k
-
-    def cap(self, mode: str, budget: int) -> int:
-        """Max new tokens for one cell: ``exact_factor * N`` (exact), ``max_mode_cap`` (max), N (forced)."""
-        if mode == "exact":
-            return max(1, int(self.exact_factor * budget))
-        return self.max_mode_cap if mode == "max" else budget
 
 
 @dataclass(frozen=True)
@@ -144,7 +107,7 @@ def evaluate_models(
         for name, spec in named.items():
             label = ("s1" if len(named) == 1 else f"s1-{name}") if forced else name
             model, tokenizer = _load(spec, dtype, attn_implementation, device)
-            engine = _engine(rollout, model, tokenizer)
+            engine = build_engine(rollout, model, tokenizer)
             build_prompt = PromptBuilder(
                 prompt.template(), tokenizer, prompt.use_chat_template, prompt.response_prefix
             )
@@ -267,19 +230,6 @@ def _load(spec: ModelSpec, dtype: str, attn_implementation: str | None, device: 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device), tokenizer
-
-
-def _engine(rollout: RolloutConfig, model: Any, tokenizer: Any) -> RolloutEngine:
-    if rollout.name == "budget_forcing":
-        from lcpo.rollout.budget_forcing import BudgetForcingEngine
-
-        return BudgetForcingEngine(
-            model, tokenizer, batch_size=rollout.batch_size, max_waits=rollout.max_waits,
-            wait_text=rollout.wait_text, answer_cue=rollout.answer_cue, answer_max_tokens=rollout.answer_max_tokens,
-        )
-    from lcpo.rollout.engines import build_engine
-
-    return build_engine(rollout, model, tokenizer)
 
 
 def _free_memory() -> None:

@@ -64,19 +64,22 @@ def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, list(keys)
 
 
-def sweep_label(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
-    """Per row, the overrides that vary across jobs (``"reward.alpha=0.001"``): what the sweep changed.
+def varying_keys(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    """The overrides whose value differs between rows: the sweep's axes. Overrides every job shares
+    (``+sweep=alpha``, fixed settings) say nothing about one point, so the Markdown table and the plot omit them."""
+    return [k for k in keys if len({r.get(k) for r in rows}) > 1]
 
-    Overrides shared by every job (``+sweep=alpha``) say nothing about a point; with none varying, the job.
-    """
-    varying = [k for k in keys if len({r.get(k) for r in rows}) > 1]
+
+def sweep_label(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    """Per row, its values of the varying overrides (``"reward.alpha=0.001"``); the job when none varies."""
+    varying = varying_keys(rows, keys)
     if not varying:
         return [r["job"] for r in rows]
     return [", ".join(f"{k}={r.get(k, '')}" for k in varying) for r in rows]
 
 
 def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path) -> dict[str, Path]:
-    """Writes ``summary.csv``, ``summary.md`` and ``pareto.png`` to ``out_dir``; returns their paths."""
+    """Writes ``summary.csv`` (every override), ``summary.md`` (the varying ones) and ``pareto.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["job", *keys, *[c for c in plots.REPORT_COLUMNS if c not in keys]]
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
@@ -85,7 +88,8 @@ def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: 
         writer = csv.DictWriter(handle, fieldnames=columns + extra, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    paths["summary.md"].write_text(f"# Sweep summary: {len(rows)} rows\n\n" + plots.markdown_table(rows, columns))
+    shown = ["job", *varying_keys(rows, keys), *columns[1 + len(keys) :]]
+    paths["summary.md"].write_text(f"# Sweep summary: {len(rows)} rows\n\n" + plots.markdown_table(rows, shown))
     labelled = [r | {"sweep": label} for r, label in zip(rows, sweep_label(rows, keys))]
     paths["pareto.png"] = plots.plot_pareto(labelled, out_dir / "pareto.png", color_by="sweep")
     return paths

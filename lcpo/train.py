@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 import warnings
 from pathlib import Path
 
@@ -128,14 +129,34 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
     return module, datamodule, trainer
 
 
+def evaluate_policy(cfg: TrainConfig, module: LCPOModule, out: Path) -> list[dict]:
+    """Evaluates the trained policy over ``cfg.eval`` on the training task, at top_p 0.95 as the protocol says."""
+    from lcpo.evaluate import EvalTask, evaluate_models, write_report
+
+    grader = Grader(kind=cfg.task.grader, require_think=cfg.task.require_think)
+    rows = evaluate_models(
+        {"policy": (module.policy, module.tokenizer)},
+        [EvalTask(build_task(cfg.task), grader)],
+        cfg.eval,
+        rollout=replace(cfg.rollout, name="hf", top_p=0.95),
+        prompt=cfg.prompt,
+        progress=cfg.trainer.progress_bar,
+        samples_path=out / "samples.jsonl",
+    )
+    write_report(rows, out)
+    return rows
+
+
 def run(cfg: TrainConfig) -> dict[str, float]:
-    """Trains; returns the last logged metrics (useful to sweeps and tests)."""
+    """Trains (and evaluates if ``eval_at_end``); returns the last logged metrics (useful to sweeps and tests)."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     module, datamodule, trainer = build(cfg)
     if trainer.is_global_zero:
         OmegaConf.save(OmegaConf.structured(cfg), out / "config.yaml")
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    if cfg.eval_at_end and trainer.is_global_zero:
+        evaluate_policy(cfg, module, out / "eval")
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

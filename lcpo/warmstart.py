@@ -16,13 +16,20 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Optional, Protocol
 
+import hydra
 import lightning as L
 import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, IterableDataset
 
 from lcpo.budgets import BudgetSampler, BudgetSpec
+from lcpo.config import BudgetConfig, ModelConfig, PromptConfig, TaskConfig
+from lcpo.models import load_policy
+from lcpo.prompts import PromptBuilder
+from lcpo.tasks import build_task
 from lcpo.tasks.base import Problem
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,7 @@ class WarmstartConfig:
     min_verbosity: int = 0
     max_verbosity: int = 12
     seed: int = 0
-    num_threads: int | None = None
+    num_threads: Optional[int] = None
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
@@ -68,7 +75,7 @@ class TraceTask(Protocol):
 
     def sample(self, rng: random.Random) -> Problem: ...
 
-    def trace(self, problem: Problem, rng: random.Random, checks: int | None = None) -> str: ...
+    def trace(self, problem: Problem, rng: random.Random, checks: int = 0) -> str: ...
 
 
 @dataclass
@@ -85,7 +92,6 @@ class TraceStream(IterableDataset):
     batch_size: int
     verbosity: tuple[int, int]
     seed: int = 0
-    _rng: random.Random = field(init=False, repr=False)
 
     def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
@@ -184,3 +190,46 @@ def run_warmstart(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@dataclass
+class WarmstartRunConfig:
+    """What ``python -m lcpo.warmstart`` composes: the same model/task/budget/prompt groups as training."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
+    output_dir: str = "outputs/warmstart"
+
+
+def register() -> None:
+    """Registers ``warmstart_schema``, which ``conf/warmstart.yaml`` lists first (as ``train_schema`` for training)."""
+    ConfigStore.instance().store(name="warmstart_schema", node=WarmstartRunConfig)
+
+
+def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
+    """Builds the policy, task and prompt builder named by ``cfg`` and warm-starts into ``<output_dir>/model``."""
+    model, tokenizer = load_policy(cfg.model)
+    task = build_task(cfg.task)
+    if not hasattr(task, "trace"):
+        raise ValueError(f"task={cfg.task.name} cannot write traces; warm-start needs task=synthetic")
+    build_prompt = PromptBuilder(cfg.prompt.template(), tokenizer, cfg.prompt.use_chat_template, cfg.prompt.response_prefix)
+    return run_warmstart(
+        cfg.warmstart, model, tokenizer, task, build_prompt, cfg.budget.sampler(), Path(cfg.output_dir) / "model"
+    )
+
+
+@hydra.main(config_path="../conf", config_name="warmstart", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_cfg = OmegaConf.to_object(cfg)
+    assert isinstance(run_cfg, WarmstartRunConfig)
+    path = warmstart_from_config(run_cfg)
+    log.info("warm-started model saved to %s", path)
+
+
+register()
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 from pathlib import Path  # noqa: E402
 
@@ -30,7 +30,7 @@ FAST_TRAIN = [
     "algo.micro_batch_size=16",
     "rollout.max_new_tokens=32",
     "trainer.progress_bar=false",
-    "trainer.num_threads=2",
+    "trainer.num_threads=1",
     "logger=csv",
 ]
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
-import torch
-
 from lcpo import evaluate
 from lcpo.config import RolloutConfig
 from lcpo.evaluate import EvalGrid, EvaluateConfig, evaluate_models, write_report
@@ -75,7 +74,7 @@ def test_grading_and_metrics_are_wired_per_problem_kind(tmp_path, monkeypatch):
     lines = [{"problem": "1+1?", "answer": "2"}, {"question": "Prime?", "choices": ["4", "5"], "answer": "B"}]
     (tmp_path / "mix.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     task = load_file_task(tmp_path / "mix.jsonl")
-    monkeypatch.setattr(evaluate, "_engine", lambda rollout, model, tok: ScriptedEngine(task.problems, right=1))
+    monkeypatch.setattr(evaluate, "build_engine", lambda rollout, model, tok: ScriptedEngine(task.problems, right=1))
     model = build_tiny(SMALL)
     (row,) = evaluate_models({"m": model}, [task], EvalGrid(budgets=[20], modes=["max"], samples=4, pass_k=2),
                              progress=False)
@@ -114,6 +113,6 @@ def test_bad_grids_are_rejected():
 def test_wandb_logging_is_skipped_with_a_warning_when_wandb_is_missing(monkeypatch, caplog, tmp_path):
     from lcpo.config import LoggerConfig
 
-    monkeypatch.setitem(__import__("sys").modules, "wandb", None)  # makes `import wandb` raise ImportError
+    monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise ImportError
     evaluate.log_to_wandb([{"model": "m"}], {}, LoggerConfig(), tmp_path)
     assert "wandb is not installed" in caplog.text

@@ -78,6 +78,13 @@ def test_bad_jsonl_row_names_file_line_and_reason(tmp_path, bad, reason):
     assert f"{path}, line 4: " in str(err.value) and reason in str(err.value)
 
 
+def test_bad_encoding_names_its_line(tmp_path):
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(json.dumps(MATH_ROWS[0]).encode() + b'\n{"problem": "caf\xe9", "answer": "1"}\n')
+    with pytest.raises(TaskFileError, match=r"latin.jsonl, line 2: not UTF-8"):
+        load_file_task(path)
+
+
 def test_bad_parquet_row_names_its_index(tmp_path):
     path = tmp_path / "bad.parquet"
     pq.write_table(pa.Table.from_pylist([{"problem": "a", "answer": "1"}, {"problem": "b", "answer": ""}]), path)

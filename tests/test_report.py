@@ -40,7 +40,7 @@ def test_two_jobs_become_one_table_and_a_pareto_plot(tmp_path, capsys):
         ("0", "0.0001", "64", "0.5"), ("0", "0.0001", "128", "0.7"),
         ("1", "0.001", "64", "0.6"), ("1", "0.001", "128", "0.65")]
     assert "lengths" not in table[0] and table[0]["report"] == "eval/report.json"
-    assert "| 1 | 0.001 | alpha | policy |" in (tmp_path / "summary" / "summary.md").read_text()
+    assert "| 1 | 0.001 | policy | synthetic |" in (tmp_path / "summary" / "summary.md").read_text()
     assert (tmp_path / "summary" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
 
 

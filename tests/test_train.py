@@ -96,3 +96,18 @@ def test_ddp_two_cpu_processes(tmp_path):
     rows = _metrics(tmp_path)
     assert len(rows) == 2  # one set of metrics per step, written once (rank 0), not once per process
     assert (tmp_path / "model" / "config.json").is_file()
+
+
+def test_mixed_modes_log_every_metric(compose_train, tmp_path):
+    cfg = compose_train("reward=mixed", "budget=l1_max", "budget.low=4", "budget.high=20", "budget.max_share=0.4",
+                        "budget.none_share=0.2", "trainer.max_steps=2", "trainer.samples_every_n_steps=1",
+                        "algo.prompts_per_step=8", "algo.mini_batch_prompts=4", output_dir=tmp_path)
+    run(cfg)
+    rows = _metrics(tmp_path)
+    keys = ["reward/mean", "reward/std", "rollout/accuracy", "rollout/abs_rel_error", "rollout/rel_error",
+            "exact/accuracy", "max/over_budget_share", "none/mean_length", "train/kl", "train/clip_fraction",
+            "train/entropy", "train/grad_norm", "perf/rollout_tokens_per_s", "perf/train_tokens_per_s",
+            "perf/step_seconds"]
+    assert len(rows) == 2 and all(rows[-1].get(k) not in (None, "") for k in keys), rows[-1]
+    samples = (tmp_path / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 2 * 8 and '"budget"' in samples[0] and '"text"' in samples[0]

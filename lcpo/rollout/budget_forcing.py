@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel, StoppingCriteria, StoppingCriteriaList
+from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
 
 from lcpo.rollout.base import Completion, SamplingConfig
+from lcpo.rollout.hf import eos_token_ids, generation_config
 
 DEFAULT_CUE = "\n</think>\n\nThe final answer is: \\boxed{"
 
@@ -103,10 +104,7 @@ class BudgetForcingEngine:
 
     @property
     def eos_ids(self) -> set[int]:
-        eos = self.model.generation_config.eos_token_id
-        if eos is None:
-            eos = self.tokenizer.eos_token_id
-        return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+        return eos_token_ids(self.model, self.tokenizer)
 
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Points the engine at ``model`` (generation uses the module itself, nothing to copy)."""
@@ -208,7 +206,9 @@ class BudgetForcingEngine:
         sequences = self.model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            generation_config=self._config(sampling, max(row.room for row in rows)),
+            generation_config=generation_config(
+                sampling, self.tokenizer.pad_token_id, self.eos_ids, max_new_tokens=max(row.room for row in rows)
+            ),
             stopping_criteria=StoppingCriteriaList([stop]),
         )
         new_tokens = sequences[:, input_ids.shape[1] :].tolist()
@@ -222,7 +222,9 @@ class BudgetForcingEngine:
 
     def _answer(self, rows: list[_Row]) -> list[list[int]]:
         """Greedy answers of at most ``answer_max_tokens`` after the cue, cut after the first EOS."""
-        config = self._config(SamplingConfig(temperature=0.0), self.answer_max_tokens)
+        config = generation_config(
+            SamplingConfig(temperature=0.0), self.tokenizer.pad_token_id, self.eos_ids, max_new_tokens=self.answer_max_tokens
+        )
         eos_ids = self.eos_ids
         answers: list[list[int]] = []
         for start in range(0, len(rows), self.batch_size):
@@ -244,18 +246,6 @@ class BudgetForcingEngine:
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
         device = next(self.model.parameters()).device
         return ids.to(device), mask.to(device)
-
-    def _config(self, sampling: SamplingConfig, max_new_tokens: int) -> GenerationConfig:
-        greedy = sampling.temperature == 0
-        return GenerationConfig(
-            do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None if greedy else sampling.top_k,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.eos_ids),
-        )
 
 
 class _ThinkingStop(StoppingCriteria):

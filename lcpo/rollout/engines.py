@@ -20,5 +20,15 @@ def build_engine(cfg: Any, model: torch.nn.Module, tokenizer: Any) -> RolloutEng
 
         return VLLMEngine(model, tokenizer, cfg)
     if cfg.name == "budget_forcing":
-        raise ValueError("rollout=budget_forcing is an evaluation baseline (s1); use it with lcpo.evaluate")
+        from lcpo.rollout.budget_forcing import BudgetForcingEngine
+
+        return BudgetForcingEngine(
+            model,
+            tokenizer,
+            batch_size=cfg.batch_size,
+            max_waits=cfg.max_waits,
+            wait_text=cfg.wait_text,
+            answer_cue=cfg.answer_cue,
+            answer_max_tokens=cfg.answer_max_tokens,
+        )
     raise ValueError(f"unknown rollout.name {cfg.name!r}")

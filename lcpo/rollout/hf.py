@@ -30,27 +30,11 @@ class HFEngine:
 
     @property
     def eos_ids(self) -> set[int]:
-        eos = self.model.generation_config.eos_token_id
-        if eos is None:
-            eos = self.tokenizer.eos_token_id
-        return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+        return eos_token_ids(self.model, self.tokenizer)
 
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Points the engine at ``model``: generation shares the training module, so this copies nothing."""
         self.model = model
-
-    def _generation_config(self, sampling: SamplingConfig, n: int) -> GenerationConfig:
-        greedy = sampling.temperature == 0
-        return GenerationConfig(
-            do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None if greedy else sampling.top_k,
-            max_new_tokens=sampling.max_new_tokens,
-            num_return_sequences=n,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.eos_ids),
-        )
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
@@ -58,7 +42,7 @@ class HFEngine:
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         prompts_per_chunk = max(1, self.batch_size // n)
-        config = self._generation_config(sampling, n)
+        config = generation_config(sampling, self.tokenizer.pad_token_id, self.eos_ids, n=n)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -99,3 +83,28 @@ def _cut_at_eos(row: list[int], eos_ids: set[int]) -> tuple[list[int], str]:
         if token in eos_ids:
             return row[: j + 1], "eos"
     return row, "length"
+
+
+def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
+    """The ids that end a response: the model's generation config first, the tokenizer's EOS otherwise."""
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+
+
+def generation_config(
+    sampling: SamplingConfig, pad_token_id: int, eos_ids: set[int], n: int = 1, max_new_tokens: int | None = None
+) -> GenerationConfig:
+    """A ``GenerationConfig`` for our sampling parameters; temperature 0 means greedy decoding."""
+    greedy = sampling.temperature == 0
+    return GenerationConfig(
+        do_sample=not greedy,
+        temperature=None if greedy else sampling.temperature,
+        top_p=None if greedy else sampling.top_p,
+        top_k=None if greedy else sampling.top_k,
+        max_new_tokens=sampling.max_new_tokens if max_new_tokens is None else max_new_tokens,
+        num_return_sequences=n,
+        pad_token_id=pad_token_id,
+        eos_token_id=sorted(eos_ids),
+    )

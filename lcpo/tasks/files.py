@@ -133,16 +133,21 @@ class _BadRow:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | _BadRow]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:  # bytes, so that a bad encoding is reported with its line too
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                yield number, _BadRow(f"not UTF-8 ({err.reason} at byte {err.start})")
+                continue
             except json.JSONDecodeError as err:
                 yield number, _BadRow(f"invalid JSON ({err.msg} at column {err.colno})")
                 continue
-            yield number, row if isinstance(row, dict) else _BadRow(f"expected a JSON object, got {type(row).__name__}")
+            if not isinstance(row, dict):
+                row = _BadRow(f"expected a JSON object, got {type(row).__name__}")
+            yield number, row
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:

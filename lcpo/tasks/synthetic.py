@@ -9,7 +9,7 @@ produces lengths that ignore any budget in its prompt, like the paper's base mod
 
 Example (3 terms, 1 check)::
 
-    question:  4+7+5 mod 10
+    question:  4+7+5 mod 10 = ?
     response:  <think>4+7=1\\n1+5=6\\ncheck 4+7=1\\n</think>\\n\\boxed{6}
 """
 
@@ -25,19 +25,15 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 @dataclass
 class SyntheticTaskConfig:
-    """Difficulty and verbosity knobs.
+    """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
 
-    ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``. Traces carry
-    ``min_checks``..``max_checks`` check lines (uniform), which sets the spread of lengths the warm-started model
-    produces and therefore the budgets it can be taught to meet.
+    How many check lines a trace carries is the warm-start's choice (``WarmstartConfig.min/max_verbosity``).
     """
 
     min_terms: int = 3
     max_terms: int = 6
     max_value: int = 9
     modulus: int = 10
-    min_checks: int = 0
-    max_checks: int = 12
     eval_size: int = 256
 
     def __post_init__(self) -> None:
@@ -47,10 +43,6 @@ class SyntheticTaskConfig:
             )
         if self.max_value < 1 or self.modulus < 2:
             raise ValueError(f"task.synthetic needs max_value >= 1 and modulus >= 2, got {self.max_value}, {self.modulus}")
-        if not 0 <= self.min_checks <= self.max_checks:
-            raise ValueError(
-                f"task.synthetic needs 0 <= min_checks <= max_checks, got {self.min_checks}, {self.max_checks}"
-            )
         if self.eval_size < 1:
             raise ValueError(f"task.synthetic.eval_size must be >= 1, got {self.eval_size}")
 
@@ -70,7 +62,7 @@ class SyntheticTask:
         answer = sum(terms) % cfg.modulus
         return Problem(
             id=f"{expression}%{cfg.modulus}",
-            question=f"{expression} mod {cfg.modulus}",
+            question=f"{expression} mod {cfg.modulus} = ?",
             answer=str(answer),
             meta={"terms": terms, "modulus": cfg.modulus},
         )
@@ -89,13 +81,12 @@ class SyntheticTask:
             acc = new
         return lines
 
-    def trace(self, problem: Problem, rng: random.Random, checks: int | None = None) -> str:
-        """A correct response: steps, ``checks`` check lines (drawn from ``rng`` when None), then the answer.
+    def trace(self, problem: Problem, rng: random.Random, checks: int = 0) -> str:
+        """A correct response: the steps, ``checks`` lines restating random steps, then the boxed answer.
 
-        The response ends without EOS; the caller appends the tokenizer's EOS token when it trains on it.
+        ``rng`` only picks which steps the checks restate. The response ends without EOS; the caller appends the
+        tokenizer's EOS token when it trains on it.
         """
-        if checks is None:
-            checks = rng.randint(self.cfg.min_checks, self.cfg.max_checks)
         steps = self.steps(problem)
         lines = steps + [f"check {rng.choice(steps)}" for _ in range(checks)]
         thinking = "".join(line + "\n" for line in lines)

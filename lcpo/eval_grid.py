@@ -1,0 +1,51 @@
+"""The evaluation grid: which budgets and modes are measured, how often, and with which generation caps.
+
+A module of its own, free of other ``lcpo`` imports, so that the training config can embed an ``EvalGrid`` (for an
+evaluation at the end of a run) without importing the evaluator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+#: The mode of s1 budget-forcing rows: forced to the budget rather than asked for it in the prompt.
+FORCED = "forced"
+
+
+@dataclass
+class EvalGrid:
+    """What is measured: budgets x modes, samples per problem, generation caps, problem count and seed.
+
+    ``problems`` is passed to ``Task.eval_set`` (None: the task's whole evaluation set); ``pass_k`` defaults to
+    ``samples``. Used as is from Python and as the ``grid`` node of ``conf/evaluate.yaml``.
+    """
+
+    budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
+    modes: list[str] = field(default_factory=lambda: ["exact", "max"])
+    samples: int = 16
+    exact_factor: float = 2.0
+    max_mode_cap: int = 8192
+    problems: Optional[int] = None
+    pass_k: Optional[int] = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.budgets or min(self.budgets) < 1:
+            raise ValueError(f"grid.budgets must be a non-empty list of positive budgets, got {self.budgets}")
+        if not self.modes or not set(self.modes) <= {"exact", "max"}:
+            raise ValueError(f"grid.modes must be a non-empty subset of ['exact', 'max'], got {self.modes}")
+        if self.samples < 1 or self.exact_factor <= 0 or self.max_mode_cap < 1:
+            raise ValueError("grid.samples, grid.exact_factor and grid.max_mode_cap must be positive")
+        if not 1 <= self.k <= self.samples:
+            raise ValueError(f"grid.pass_k must lie in [1, grid.samples={self.samples}], got {self.pass_k}")
+
+    @property
+    def k(self) -> int:
+        return self.samples if self.pass_k is None else self.pass_k
+
+    def cap(self, mode: str, budget: int) -> int:
+        """Max new tokens for one cell: ``exact_factor * N`` (exact), ``max_mode_cap`` (max), N (forced)."""
+        if mode == "exact":
+            return max(1, int(self.exact_factor * budget))
+        return self.max_mode_cap if mode == "max" else budget

@@ -1,0 +1,74 @@
+"""The synthetic task: deterministic problems, traces the project's grader accepts, verbosity blind to budgets."""
+
+import random
+
+import pytest
+
+from lcpo.budgets import BudgetSampler, PromptTemplate, UniformBudget
+from lcpo.grading import grade
+from lcpo.tasks.synthetic import SyntheticTask, SyntheticTaskConfig
+from lcpo.tiny import build_tokenizer
+
+
+def test_traces_grade_correct_and_shortcut_answers_do_not():
+    task = SyntheticTask()
+    rng = random.Random(0)
+    for problem in task.eval_set(50, seed=1):
+        response = task.trace(problem, rng, checks=rng.randint(0, 5))
+        assert response.startswith("<think>") and "</think>" in response
+        assert grade(response, problem.answer)
+        wrong = str((int(problem.answer) + 1) % 10)
+        assert not grade(response.replace(f"\\boxed{{{problem.answer}}}", f"\\boxed{{{wrong}}}"), problem.answer)
+
+
+def test_steps_compute_the_running_sum_modulo():
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=3, max_terms=3))
+    problem = task.sample(random.Random(0))
+    terms = problem.meta["terms"]
+    assert problem.question == f"{terms[0]}+{terms[1]}+{terms[2]} mod 10 = ?"
+    assert problem.answer == str(sum(terms) % 10)
+    assert len(task.steps(problem)) == 2
+    assert task.steps(problem)[-1].endswith(f"={problem.answer}")
+
+
+def test_eval_set_is_deterministic_given_seed():
+    task = SyntheticTask()
+    assert task.eval_set(20, seed=7) == task.eval_set(20, seed=7)
+    assert task.eval_set(20, seed=7) != task.eval_set(20, seed=8)
+    assert len(task.eval_set(None, seed=0)) == task.cfg.eval_size
+
+
+def test_each_check_adds_a_fixed_number_of_tokens():
+    task, tok = SyntheticTask(), build_tokenizer()
+    problem = task.sample(random.Random(3))
+    lengths = [len(tok(task.trace(problem, random.Random(0), checks=k))["input_ids"]) for k in range(4)]
+    assert len({b - a for a, b in zip(lengths, lengths[1:])}) == 1  # "check a+b=c\n": single digits, mod 10
+
+
+def test_warmstart_trace_length_ignores_the_prompt_budget():
+    """The budget sentence and the trace come from separate draws: trace lengths do not follow budgets."""
+    from lcpo.warmstart import TraceStream
+
+    tok = build_tokenizer()
+    template = PromptTemplate(instruction="")
+    stream = TraceStream(
+        SyntheticTask(), lambda p, s: template.render(p.question, s) + "\n",
+        BudgetSampler(UniformBudget(40, 180)), tok, batch_size=1, verbosity=(0, 12),
+    )
+    rng = random.Random(0)
+    budgets, lengths = [], []
+    for _ in range(400):
+        prompt, response = stream.example(rng)
+        budgets.append(int(tok.decode(prompt).split("Think for ")[1].split()[0]))
+        lengths.append(len(response))
+    n = len(budgets)
+    mb, ml = sum(budgets) / n, sum(lengths) / n
+    cov = sum((b - mb) * (l - ml) for b, l in zip(budgets, lengths))
+    var = (sum((b - mb) ** 2 for b in budgets) * sum((l - ml) ** 2 for l in lengths)) ** 0.5
+    assert abs(cov / var) < 0.15
+    assert max(lengths) - min(lengths) > 100  # a wide spread of lengths for RL to select from
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="min_terms"):
+        SyntheticTaskConfig(min_terms=5, max_terms=3)
