@@ -9,7 +9,6 @@ RUN    := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY)
 ARGS  ?=
 SWEEP ?= alpha
 MODEL ?= outputs/demo/model
-DIR   ?= $(shell ls -d multirun/*/ 2>/dev/null | sort | tail -n 1)
 
 .PHONY: install test test-fast demo train eval sweep report bench lint clean
 
@@ -34,13 +33,14 @@ train: install
 	$(RUN) -m lcpo.train $(ARGS)
 
 eval: install
-	$(RUN) -m lcpo.evaluate models.model=$(MODEL) $(ARGS)
+	$(RUN) -m lcpo.evaluate "models=[$(MODEL)]" $(ARGS)
 
 sweep: install
 	$(RUN) -m lcpo.train -m +sweep=$(SWEEP) $(ARGS)
 
+# the newest run of $(SWEEP) unless DIR=multirun/<sweep>/<date> is given
 report: install
-	$(RUN) -m lcpo.report $(DIR)
+	$(RUN) -m lcpo.report $(or $(DIR),$(shell ls -dt multirun/$(SWEEP)/*/ 2>/dev/null | head -n 1))
 
 bench: install
 	$(RUN) -m lcpo.bench $(ARGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import defaultdict
 from typing import Any
 
 import lightning as L
@@ -62,18 +63,14 @@ class LCPOModule(L.LightningModule):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def _logprobs(self, model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor, grad: bool) -> torch.Tensor:
-        """Per-token log-probs of ``ids[:, 1:]`` under ``model``, in micro-batches when no gradient is needed."""
-        with torch.set_grad_enabled(grad):
-            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
-            return token_logprobs(logits, ids[:, 1:], self.temperature)
-
     @torch.no_grad()
     def _frozen_logprobs(self, model: torch.nn.Module, rb: RolloutBatch) -> torch.Tensor:
+        """Per-token log-probs of every row under ``model``, without gradient, in micro-batches."""
         out = torch.zeros(rb.input_ids.shape[0], rb.input_ids.shape[1] - 1, device=rb.input_ids.device)
         for rows in _chunks(rb.input_ids.shape[0], self.algo.micro_batch_size):
             ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
-            out[rows, : width - 1] = self._logprobs(model, ids, attn, grad=False).float()
+            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+            out[rows, : width - 1] = token_logprobs(logits, ids[:, 1:], self.temperature)
         return out
 
     def training_step(self, batch: PromptBatch, batch_idx: int) -> None:
@@ -82,25 +79,50 @@ class LCPOModule(L.LightningModule):
             raise RuntimeError(f"prompt stream is at step {batch.step} but the trainer is at {self.rollout_step}")
         rb = self.trainer.datamodule.collect(self.engine, batch, rank=self.global_rank)
         rb = self.transfer_batch_to_device(rb, self.device, 0)
+        update_start = time.perf_counter()
+        stats = self._update(rb)
+        if self.engine is not None:
+            self.engine.sync_weights(self.policy)
+        update_seconds = time.perf_counter() - update_start
+
+        self.last_samples = rb.samples
+        train_tokens = float(rb.attention_mask.sum()) * self.algo.ppo_epochs
+        metrics = self._rollout_metrics(rb)
+        metrics.update({f"train/{k}": torch.stack(v).float().mean() for k, v in stats.items()})
+        metrics.update(
+            {
+                "perf/rollout_tokens_per_s": rb.lengths.sum() / max(rb.rollout_seconds, 1e-9),
+                "perf/train_tokens_per_s": torch.tensor(train_tokens / max(update_seconds, 1e-9)),
+                "perf/step_seconds": torch.tensor(time.perf_counter() - step_start),
+                "perf/rollout_seconds": torch.tensor(rb.rollout_seconds),
+                "train/lr": torch.tensor(self.lr_schedulers().get_last_lr()[0]),
+            }
+        )
+        for key, value in metrics.items():
+            self.log(key, value.float().to(self.device), batch_size=1)
+        for key, short in (("reward/mean", "reward"), ("rollout/accuracy", "acc"), ("rollout/abs_rel_error", "len_err")):
+            self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
+
+    def _update(self, rb: RolloutBatch) -> dict[str, list[torch.Tensor]]:
+        """PPO epochs x mini-batches of optimiser steps on one rollout batch, against the sampling policy's log-probs.
+
+        Mini-batches hold whole groups; each is split into micro-batches whose gradients accumulate, normalised by
+        the mini-batch's token (or sequence) count so the step equals one on the whole mini-batch.
+        """
         old_logp = self._frozen_logprobs(self.policy, rb)
         ref_logp = self._frozen_logprobs(self.ref_model, rb) if self.ref_model is not None else None
-
-        opt = self.optimizers()
-        sched = self.lr_schedulers()
-        update_start = time.perf_counter()
-        stats: dict[str, list[torch.Tensor]] = {"loss": [], "policy_loss": [], "kl": [], "entropy": [], "clip_fraction": [], "ratio": [], "grad_norm": []}
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        stats: dict[str, list[torch.Tensor]] = defaultdict(list)
         group_size = int((rb.group == rb.group[0]).sum())
         rows_per_mini = max(1, self.algo.mini_batch_prompts // self.trainer.world_size) * group_size
         for _ in range(self.algo.ppo_epochs):
             for mini in _chunks(rb.input_ids.shape[0], rows_per_mini):
                 opt.zero_grad()
-                resp = rb.response_mask[mini, 1:]
-                num_tokens = resp.sum().clamp(min=1).float()
+                num_tokens = rb.response_mask[mini, 1:].sum().clamp(min=1).float()
                 for rows in _chunks(mini.stop - mini.start, self.algo.micro_batch_size, offset=mini.start):
                     ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
-                    logits = self.policy(input_ids=ids, attention_mask=attn).logits[:, :-1]
                     out = grpo_loss(
-                        logits,
+                        self.policy(input_ids=ids, attention_mask=attn).logits[:, :-1],
                         ids[:, 1:],
                         rb.response_mask[rows, 1:width],
                         old_logp[rows, : width - 1],
@@ -119,34 +141,11 @@ class LCPOModule(L.LightningModule):
                     self.manual_backward(out.loss)
                     for key in ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio"):
                         stats[key].append(getattr(out, key).detach())
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    self.policy.parameters(), self.algo.grad_clip if self.algo.grad_clip > 0 else float("inf")
-                )
-                stats["grad_norm"].append(grad_norm.detach())
+                max_norm = self.algo.grad_clip if self.algo.grad_clip > 0 else float("inf")
+                stats["grad_norm"].append(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm).detach())
                 opt.step()
                 sched.step()
-        if self.engine is not None:
-            self.engine.sync_weights(self.policy)
-        update_seconds = time.perf_counter() - update_start
-
-        self.last_samples = rb.samples
-        train_tokens = float(rb.attention_mask.sum()) * self.algo.ppo_epochs
-        metrics = self._rollout_metrics(rb)
-        metrics.update({f"train/{k}": torch.stack(v).float().mean() for k, v in stats.items()})
-        metrics.update(
-            {
-                "perf/rollout_tokens_per_s": rb.lengths.sum() / max(rb.rollout_seconds, 1e-9),
-                "perf/train_tokens_per_s": torch.tensor(train_tokens / max(update_seconds, 1e-9)),
-                "perf/step_seconds": torch.tensor(time.perf_counter() - step_start),
-                "perf/rollout_seconds": torch.tensor(rb.rollout_seconds),
-                "train/lr": torch.tensor(sched.get_last_lr()[0]),
-            }
-        )
-        bar = {"reward/mean": "reward", "rollout/accuracy": "acc", "rollout/abs_rel_error": "len_err"}
-        for key, value in metrics.items():
-            self.log(key, value.float().to(self.device), prog_bar=False, sync_dist=False, batch_size=1)
-        for key, short in bar.items():
-            self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
+        return stats
 
     def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
         """Rollout statistics, reduced over all ranks as sums and counts so unequal per-rank counts stay exact."""
