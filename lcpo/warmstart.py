@@ -75,7 +75,7 @@ class TraceTask(Protocol):
 
     def sample(self, rng: random.Random) -> Problem: ...
 
-    def trace(self, problem: Problem, rng: random.Random, checks: int = 0) -> str: ...
+    def trace(self, problem: Problem, checks: int = 0) -> str: ...
 
 
 @dataclass
@@ -97,7 +97,7 @@ class TraceStream(IterableDataset):
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
         problem = self.task.sample(rng)
         prompt = self.build_prompt(problem, self.budgets.sample(rng))
-        response = self.task.trace(problem, rng, checks=rng.randint(*self.verbosity))
+        response = self.task.trace(problem, checks=rng.randint(*self.verbosity))
         encode = lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
         return encode(prompt), encode(response) + [self.tokenizer.eos_token_id]
 

@@ -32,7 +32,7 @@ import torch
 from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
 
 from lcpo.rollout.base import Completion, SamplingConfig
-from lcpo.rollout.hf import eos_token_ids, generation_config
+from lcpo.rollout.hf import HFEngine, generation_config
 
 DEFAULT_CUE = "\n</think>\n\nThe final answer is: \\boxed{"
 
@@ -60,7 +60,7 @@ class _Row:
         return self.think_limit - len(self.tokens)
 
 
-class BudgetForcingEngine:
+class BudgetForcingEngine(HFEngine):
     """A :class:`lcpo.rollout.base.RolloutEngine` that forces each response to think for its token budget.
 
     Budgets come per prompt through ``generate(..., budgets=[...])``; without them every prompt gets
@@ -80,35 +80,19 @@ class BudgetForcingEngine:
         end_think: str = "</think>",
         add_special_tokens: bool = False,
     ):
-        if batch_size < 1 or max_waits < 0 or answer_max_tokens < 1:
-            raise ValueError(
-                f"need batch_size >= 1, max_waits >= 0, answer_max_tokens >= 1; "
-                f"got {batch_size}, {max_waits}, {answer_max_tokens}"
-            )
-        self.model = model
-        self.tokenizer = tokenizer
-        self.batch_size = batch_size
+        if max_waits < 0 or answer_max_tokens < 1:
+            raise ValueError(f"need max_waits >= 0 and answer_max_tokens >= 1; got {max_waits}, {answer_max_tokens}")
+        super().__init__(model, tokenizer, batch_size=batch_size, add_special_tokens=add_special_tokens)
         self.max_waits = max_waits
         self.answer_max_tokens = answer_max_tokens
         self.end_think = end_think
-        self.add_special_tokens = add_special_tokens
         self.wait_ids = tokenizer.encode(wait_text, add_special_tokens=False)
         self.cue_ids = tokenizer.encode(answer_cue, add_special_tokens=False)
         if not self.wait_ids:
             raise ValueError("wait_text must encode to at least one token")
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
         # Tokens to decode when looking for the marker: enough for one token per character, which covers a marker
         # the model spells out piece by piece even where the tokenizer also has it as one token.
         self._window = len(end_think) + 2
-
-    @property
-    def eos_ids(self) -> set[int]:
-        return eos_token_ids(self.model, self.tokenizer)
-
-    def sync_weights(self, model: torch.nn.Module) -> None:
-        """Points the engine at ``model`` (generation uses the module itself, nothing to copy)."""
-        self.model = model
 
     @torch.no_grad()
     def generate(

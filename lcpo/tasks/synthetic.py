@@ -2,15 +2,15 @@
 
 Why this task: a tiny model cannot add several numbers "in its head", but it learns one step (``a+b`` mod m, a
 table of m*m facts) quickly, so a step-by-step trace gets the answer right while a shortcut does not. Each step is
-one short line, and verbosity comes from optional ``check`` lines that restate a step: a repeated unit of fixed
-length that a policy can add or drop cheaply, which is what length control needs. The number of checks in a
+one short line, and verbosity comes from optional ``check`` lines that restate the last step: a repeated unit of
+fixed length that a policy can add or drop cheaply, which is what length control needs. The number of checks in a
 warm-start trace is drawn from its own generator and never sees a budget, so a model trained on these traces
 produces lengths that ignore any budget in its prompt, like the paper's base model.
 
 Example (3 terms, 1 check)::
 
     question:  4+7+5 mod 10 = ?
-    response:  <think>4+7=1\\n1+5=6\\ncheck 4+7=1\\n</think>\\n\\boxed{6}
+    response:  <think>4+7=1\\n1+5=6\\ncheck 1+5=6\\n</think>\\n\\boxed{6}
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 class SyntheticTaskConfig:
     """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
 
+    ``distinct`` draws the terms without replacement. Then each step can find its next term by looking up the
+    previous one in the question (an induction-head lookup with unique keys), which a tiny model learns within
+    minutes; with repeats the lookup is ambiguous and it was measured to stay at chance after 400 SFT steps.
     How many check lines a trace carries is the warm-start's choice (``WarmstartConfig.min/max_verbosity``).
     """
 
@@ -34,6 +37,7 @@ class SyntheticTaskConfig:
     max_terms: int = 6
     max_value: int = 9
     modulus: int = 10
+    distinct: bool = True
     eval_size: int = 256
 
     def __post_init__(self) -> None:
@@ -43,6 +47,10 @@ class SyntheticTaskConfig:
             )
         if self.max_value < 1 or self.modulus < 2:
             raise ValueError(f"task.synthetic needs max_value >= 1 and modulus >= 2, got {self.max_value}, {self.modulus}")
+        if self.distinct and self.max_terms > self.max_value + 1:
+            raise ValueError(
+                f"task.synthetic.distinct needs max_terms <= max_value + 1, got {self.max_terms} > {self.max_value + 1}"
+            )
         if self.eval_size < 1:
             raise ValueError(f"task.synthetic.eval_size must be >= 1, got {self.eval_size}")
 
@@ -57,7 +65,9 @@ class SyntheticTask:
 
     def sample(self, rng: random.Random) -> Problem:
         cfg = self.cfg
-        terms = tuple(rng.randint(0, cfg.max_value) for _ in range(rng.randint(cfg.min_terms, cfg.max_terms)))
+        k = rng.randint(cfg.min_terms, cfg.max_terms)
+        values = range(cfg.max_value + 1)
+        terms = tuple(rng.sample(values, k) if cfg.distinct else (rng.choice(values) for _ in range(k)))
         expression = "+".join(map(str, terms))
         answer = sum(terms) % cfg.modulus
         return Problem(
@@ -81,13 +91,13 @@ class SyntheticTask:
             acc = new
         return lines
 
-    def trace(self, problem: Problem, rng: random.Random, checks: int = 0) -> str:
-        """A correct response: the steps, ``checks`` lines restating random steps, then the boxed answer.
+    def trace(self, problem: Problem, checks: int = 0) -> str:
+        """A correct response: the steps, ``checks`` lines restating the last step, then the boxed answer.
 
-        ``rng`` only picks which steps the checks restate. The response ends without EOS; the caller appends the
-        tokenizer's EOS token when it trains on it.
+        Every check line is the same, so it is a fixed-length unit the policy can repeat or drop without any new
+        computation. The response ends without EOS; the caller appends the tokenizer's EOS token.
         """
         steps = self.steps(problem)
-        lines = steps + [f"check {rng.choice(steps)}" for _ in range(checks)]
+        lines = steps + [f"check {steps[-1]}"] * checks
         thinking = "".join(line + "\n" for line in lines)
         return f"{THINK_OPEN}{thinking}{THINK_CLOSE}\n\\boxed{{{problem.answer}}}"
