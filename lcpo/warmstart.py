@@ -43,17 +43,19 @@ class WarmstartConfig:
 
     Verbosity is the task's unit of optional thinking (check lines for the synthetic task); its range sets the
     spread of lengths the warm-started model produces, which the budgets taught by RL must overlap.
+    ``lr`` matters: at 3e-3 the tiny model was measured to stall at "every digit uniform" (no copying learned in
+    800 steps) where 1e-3 learned the same copy pattern in 200-300 steps.
     """
 
-    steps: int = 800
-    batch_size: int = 64
-    lr: float = 3e-3
+    steps: int = 1300
+    batch_size: int = 32
+    lr: float = 1e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 50
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     min_verbosity: int = 0
-    max_verbosity: int = 12
+    max_verbosity: int = 9
     seed: int = 0
     num_threads: Optional[int] = None
     progress_bar: bool = True
@@ -98,8 +100,10 @@ class TraceStream(IterableDataset):
         problem = self.task.sample(rng)
         prompt = self.build_prompt(problem, self.budgets.sample(rng))
         response = self.task.trace(problem, checks=rng.randint(*self.verbosity))
-        encode = lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-        return encode(prompt), encode(response) + [self.tokenizer.eos_token_id]
+        return self._encode(prompt), self._encode(response) + [self.tokenizer.eos_token_id]
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def batch(self, rng: random.Random) -> dict[str, torch.Tensor]:
         pairs = [self.example(rng) for _ in range(self.batch_size)]

@@ -14,7 +14,7 @@ def test_traces_grade_correct_and_shortcut_answers_do_not():
     task = SyntheticTask()
     rng = random.Random(0)
     for problem in task.eval_set(50, seed=1):
-        response = task.trace(problem, rng, checks=rng.randint(0, 5))
+        response = task.trace(problem, checks=rng.randint(0, 5))
         assert response.startswith("<think>") and "</think>" in response
         assert grade(response, problem.answer)
         wrong = str((int(problem.answer) + 1) % 10)
@@ -31,6 +31,12 @@ def test_steps_compute_the_running_sum_modulo():
     assert task.steps(problem)[-1].endswith(f"={problem.answer}")
 
 
+def test_distinct_terms_do_not_repeat():
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True))
+    rng = random.Random(0)
+    assert all(len(set(task.sample(rng).meta["terms"])) == 6 for _ in range(50))
+
+
 def test_eval_set_is_deterministic_given_seed():
     task = SyntheticTask()
     assert task.eval_set(20, seed=7) == task.eval_set(20, seed=7)
@@ -41,7 +47,7 @@ def test_eval_set_is_deterministic_given_seed():
 def test_each_check_adds_a_fixed_number_of_tokens():
     task, tok = SyntheticTask(), build_tokenizer()
     problem = task.sample(random.Random(3))
-    lengths = [len(tok(task.trace(problem, random.Random(0), checks=k))["input_ids"]) for k in range(4)]
+    lengths = [len(tok(task.trace(problem, checks=k))["input_ids"]) for k in range(4)]
     assert len({b - a for a, b in zip(lengths, lengths[1:])}) == 1  # "check a+b=c\n": single digits, mod 10
 
 
@@ -72,3 +78,5 @@ def test_warmstart_trace_length_ignores_the_prompt_budget():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="min_terms"):
         SyntheticTaskConfig(min_terms=5, max_terms=3)
+    with pytest.raises(ValueError, match="distinct"):
+        SyntheticTaskConfig(max_terms=12, max_value=9, distinct=True)

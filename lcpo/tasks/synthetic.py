@@ -21,20 +21,22 @@ from dataclasses import dataclass
 from lcpo.tasks.base import Problem
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+#: Check lines carry a one-digit number.
+MAX_CHECKS = 9
 
 
 @dataclass
 class SyntheticTaskConfig:
     """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
 
-    ``distinct`` draws the terms without replacement. Then each step can find its next term by looking up the
-    previous one in the question (an induction-head lookup with unique keys), which a tiny model learns within
-    minutes; with repeats the lookup is ambiguous and it was measured to stay at chance after 400 SFT steps.
+    ``distinct`` draws the terms without replacement, so no lookup of a term in the question is ambiguous.
+    Measured with the default tiny model (bs 32, lr 1e-3): 3 terms reach 100% greedy accuracy after about 1300 SFT
+    steps; with 3-6 terms it learned the copies but not which term comes next (chance accuracy after 1300 steps).
     How many check lines a trace carries is the warm-start's choice (``WarmstartConfig.min/max_verbosity``).
     """
 
     min_terms: int = 3
-    max_terms: int = 6
+    max_terms: int = 3
     max_value: int = 9
     modulus: int = 10
     distinct: bool = True
@@ -92,12 +94,15 @@ class SyntheticTask:
         return lines
 
     def trace(self, problem: Problem, checks: int = 0) -> str:
-        """A correct response: the steps, ``checks`` lines restating the last step, then the boxed answer.
+        """A correct response: the steps, ``checks`` numbered check lines, then the boxed answer.
 
-        Every check line is the same, so it is a fixed-length unit the policy can repeat or drop without any new
-        computation. The response ends without EOS; the caller appends the tokenizer's EOS token.
+        Check line ``i`` is ``check i=<answer>``: ten tokens each, so length moves in fixed steps, and the line
+        number tells the policy how far it has gone, which makes "stop after the right number of checks" a rule
+        a tiny model can learn by RL. The response ends without EOS; the caller appends the tokenizer's EOS.
         """
+        if not 0 <= checks <= MAX_CHECKS:
+            raise ValueError(f"a trace holds 0..{MAX_CHECKS} check lines, got {checks}")
         steps = self.steps(problem)
-        lines = steps + [f"check {steps[-1]}"] * checks
+        lines = steps + [f"check {i}={problem.answer}" for i in range(1, checks + 1)]
         thinking = "".join(line + "\n" for line in lines)
         return f"{THINK_OPEN}{thinking}{THINK_CLOSE}\n\\boxed{{{problem.answer}}}"
