@@ -17,7 +17,6 @@ import argparse
 import json
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lcpo.config import TrainConfig, validate
-from lcpo.evaluate import EvalTask, evaluate_models, write_report
+from lcpo.evaluate import EvalTask, evaluate_models, protocol_rollout, write_report
 from lcpo.grading import Grader
 from lcpo.metrics import pearson
 from lcpo.tasks import build_task
@@ -121,13 +120,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     start = time.perf_counter()
     task = EvalTask(build_task(cfg.task), Grader(kind=cfg.task.grader, require_think=cfg.task.require_think))
-    rollout = replace(cfg.rollout, name="hf", top_p=0.95)
     samples = out / "samples.jsonl"
-    rows = evaluate_models({"base": out / "base", "lcpo": out / "model"}, [task], cfg.eval, rollout=rollout,
+    rows = evaluate_models({"base": out / "base", "lcpo": out / "model"}, [task], cfg.eval, rollout=protocol_rollout(cfg.rollout),
                            prompt=cfg.prompt, samples_path=samples)
     if not args.no_s1:
         rows += evaluate_models({"base": out / "base"}, [task], cfg.eval,
-                                rollout=replace(rollout, name="budget_forcing"), prompt=cfg.prompt, samples_path=samples)
+                                rollout=protocol_rollout(cfg.rollout, "budget_forcing"), prompt=cfg.prompt, samples_path=samples)
     timings["evaluation"] = time.perf_counter() - start
 
     results = bars(rows)

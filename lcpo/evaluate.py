@@ -68,6 +68,11 @@ class EvalTask:
         return replace(self.grader, kind="choice") if problem.is_choice else self.grader
 
 
+def protocol_rollout(rollout: RolloutConfig, name: str = "hf") -> RolloutConfig:
+    """The training rollout settings with the evaluation protocol's sampling: temperature 0.6, top_p 0.95."""
+    return replace(rollout, name=name, temperature=0.6, top_p=0.95)
+
+
 def evaluate_models(
     models: Mapping[str, ModelSpec] | Sequence[str | Path],
     tasks: Sequence[Task | EvalTask],
@@ -90,7 +95,7 @@ def evaluate_models(
     Each cell is seeded from (seed, task, mode, budget) so every model sees the same random stream.
     """
     grid = grid or EvalGrid()
-    rollout = rollout or RolloutConfig(temperature=0.6, top_p=0.95)
+    rollout = rollout or protocol_rollout(RolloutConfig())
     prompt = prompt or PromptConfig()
     named = _name_models(models)
     forced = rollout.name == "budget_forcing"

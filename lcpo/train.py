@@ -10,7 +10,6 @@ Examples::
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 import warnings
 from pathlib import Path
 
@@ -130,15 +129,15 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
 
 
 def evaluate_policy(cfg: TrainConfig, module: LCPOModule, out: Path) -> list[dict]:
-    """Evaluates the trained policy over ``cfg.eval`` on the training task, at top_p 0.95 as the protocol says."""
-    from lcpo.evaluate import EvalTask, evaluate_models, write_report
+    """Evaluates the trained policy over ``cfg.eval`` on the training task with the protocol's sampling."""
+    from lcpo.evaluate import EvalTask, evaluate_models, protocol_rollout, write_report
 
     grader = Grader(kind=cfg.task.grader, require_think=cfg.task.require_think)
     rows = evaluate_models(
         {"policy": (module.policy, module.tokenizer)},
         [EvalTask(build_task(cfg.task), grader)],
         cfg.eval,
-        rollout=replace(cfg.rollout, name="hf", top_p=0.95),
+        rollout=protocol_rollout(cfg.rollout),
         prompt=cfg.prompt,
         progress=cfg.trainer.progress_bar,
         samples_path=out / "samples.jsonl",

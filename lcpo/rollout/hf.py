@@ -42,7 +42,7 @@ class HFEngine:
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         prompts_per_chunk = max(1, self.batch_size // n)
-        config = generation_config(sampling, self.tokenizer.pad_token_id, self.eos_ids, n=n)
+        config = generation_config(sampling, self.tokenizer.pad_token_id, self.eos_ids)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -58,8 +58,10 @@ class HFEngine:
             list(prompts), return_tensors="pt", padding=True, add_special_tokens=self.add_special_tokens
         )
         device = next(self.model.parameters()).device
-        input_ids = enc["input_ids"].to(device)
-        attention_mask = enc["attention_mask"].to(device)
+        # Each prompt repeated n times: independent samples, and greedy decoding (which refuses
+        # num_return_sequences > 1) works the same way.
+        input_ids = enc["input_ids"].repeat_interleave(n, dim=0).to(device)
+        attention_mask = enc["attention_mask"].repeat_interleave(n, dim=0).to(device)
         sequences = self.model.generate(
             input_ids=input_ids, attention_mask=attention_mask, generation_config=config
         )
@@ -67,7 +69,7 @@ class HFEngine:
         eos_ids = self.eos_ids
         groups: list[list[Completion]] = []
         for i in range(len(prompts)):
-            prompt_ids = input_ids[i][attention_mask[i].bool()].tolist()
+            prompt_ids = input_ids[i * n][attention_mask[i * n].bool()].tolist()
             group = []
             for row in new_tokens[i * n : (i + 1) * n]:
                 tokens, reason = _cut_at_eos(row, eos_ids)
@@ -94,7 +96,7 @@ def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
 
 
 def generation_config(
-    sampling: SamplingConfig, pad_token_id: int, eos_ids: set[int], n: int = 1, max_new_tokens: int | None = None
+    sampling: SamplingConfig, pad_token_id: int, eos_ids: set[int], max_new_tokens: int | None = None
 ) -> GenerationConfig:
     """A ``GenerationConfig`` for our sampling parameters; temperature 0 means greedy decoding."""
     greedy = sampling.temperature == 0
@@ -104,7 +106,6 @@ def generation_config(
         top_p=None if greedy else sampling.top_p,
         top_k=None if greedy else sampling.top_k,
         max_new_tokens=sampling.max_new_tokens if max_new_tokens is None else max_new_tokens,
-        num_return_sequences=n,
         pad_token_id=pad_token_id,
         eos_token_id=sorted(eos_ids),
     )

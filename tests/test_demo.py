@@ -1,0 +1,28 @@
+"""The demo pipeline end to end at toy size: warm-start, LCPO, evaluation of base/lcpo/s1, report and plots."""
+
+import json
+
+import pytest
+
+from lcpo import demo
+
+
+@pytest.mark.slow
+def test_fast_demo_writes_a_valid_report(tmp_path):
+    out = tmp_path / "demo"
+    demo.main(["--out", str(out), "warmstart.steps=3", "warmstart.progress_bar=false", "trainer.max_steps=2",
+               "trainer.progress_bar=false", "trainer.num_threads=1", "logger=csv", "eval.problems=4",
+               "eval.samples=1", "eval.max_mode_cap=40", "rollout.max_new_tokens=40"])
+    report = json.loads((out / "report.json").read_text())
+    rows = report["rows"]
+    assert {r["model"] for r in rows} == {"base", "lcpo", "s1"}
+    for model in ("base", "lcpo"):
+        for mode in ("exact", "max"):
+            budgets = sorted(r["budget"] for r in rows if r["model"] == model and r["mode"] == mode)
+            assert budgets == [35, 55, 75, 95]
+    keys = {"model", "mode", "budget", "n", "accuracy", "mean_tokens", "rel_error", "over_budget_share"}
+    assert all(keys <= set(r) and r["n"] == 4 for r in rows)
+    assert {b["bar"] for b in report["bars"]} >= {"lcpo exact: mean |rel_error|", "lcpo max: worst over_budget_share"}
+    for name in ("length_vs_budget.png", "accuracy_vs_tokens.png", "report.md"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "model" / "config.json").is_file() and (out / "base" / "config.json").is_file()
