@@ -47,7 +47,7 @@ def build_loggers(cfg: TrainConfig, out: Path) -> list:
     """
     loggers: list = []
     if cfg.logger.csv:
-        loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name="csv"))
+        loggers.append(L.pytorch.loggers.CSVLogger(save_dir=str(out), name="csv", flush_logs_every_n_steps=1))
     if cfg.logger.wandb and cfg.logger.wandb_mode != "disabled":
         try:
             import wandb  # noqa: F401

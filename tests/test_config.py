@@ -62,3 +62,10 @@ def test_paper_experiments_compose(compose_train, tmp_path):
     mx = compose_train("experiment=l1_max", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path, fast=False)
     assert (mx.algo.lr, mx.trainer.max_steps, mx.reward.name, mx.budget.max_share) == (4e-6, 120, "mixed", 0.5)
     assert mx.rollout.max_new_tokens == 4500
+
+
+def test_demo_experiment_composes_with_a_model_folder(compose_train, tmp_path):
+    cfg = compose_train("experiment=demo", "model=hf", f"model.path={tmp_path}", output_dir=tmp_path, fast=False)
+    assert (cfg.model.name, cfg.model.dtype, cfg.model.gradient_checkpointing) == ("hf", "float32", False)
+    assert (cfg.reward.name, cfg.budget.max_share, cfg.prompt.use_chat_template) == ("mixed", 0.5, False)
+    assert cfg.eval.budgets == [35, 55, 75, 95] and cfg.eval.problems >= 64
