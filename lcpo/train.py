@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 
 # Expected with this design, so not worth a user's attention: checkpoints are taken after the optimiser steps of a
 # rollout batch, the frozen reference stays in eval mode, and the module moves only scored rollouts to the device.
-for _message in (".*ModelCheckpoint with manual optimization.*", ".*module\\(s\\) in eval mode.*", ".*overridden `transfer_batch_to_device`.*"):
+for _message in (
+    ".*ModelCheckpoint with manual optimization.*",
+    ".*module\\(s\\) in eval mode.*",
+    ".*overridden `transfer_batch_to_device`.*",
+):
     warnings.filterwarnings("ignore", message=_message)
 
 
