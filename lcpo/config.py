@@ -48,7 +48,10 @@ def _positive(key: str, value: float, allow_zero: bool = False) -> None:
 
 @dataclass
 class ModelConfig:
-    """The policy: ``tiny`` is built locally from ``tiny``; ``hf`` loads a transformers folder at ``path``."""
+    """The policy: ``tiny`` is built locally from ``tiny``; ``hf`` loads a transformers folder at ``path``.
+
+    ``attn_implementation`` applies to ``hf``; the tiny model takes its own from ``tiny.attn_implementation``.
+    """
 
     name: str = "tiny"
     path: Optional[str] = None
