@@ -14,14 +14,12 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from hydra import compose, initialize_config_dir
 from rich.console import Console
 from rich.table import Table
 
-from lcpo.config import validate
+from lcpo.config import compose_config, validate
 from lcpo.train import run
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 METRICS = {
     "perf/step_seconds": "step time (s)",
     "perf/rollout_seconds": "rollout time (s)",
@@ -38,11 +36,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
     args, overrides = parser.parse_known_args(argv)
     model = ["model=hf", f"model.path={args.base}"] if (args.base / "config.json").is_file() else []
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = validate(compose("train", overrides=[
-            "experiment=demo", *model, f"trainer.max_steps={args.steps}", "logger=csv", "trainer.ckpt_every_n_steps=0",
-            f"output_dir={args.out}", *overrides,
-        ]))
+    cfg = validate(compose_config("train", [
+        "experiment=demo", *model, f"trainer.max_steps={args.steps}", "logger=csv", "trainer.ckpt_every_n_steps=0",
+        f"output_dir={args.out}", *overrides,
+    ]))
     run(cfg)
     rows = []
     for path in sorted((args.out / "csv").glob("version_*/metrics.csv")):

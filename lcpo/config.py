@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,6 +33,9 @@ from lcpo.tasks.synthetic import SyntheticTaskConfig
 from lcpo.tiny import TinyModelConfig
 
 log = logging.getLogger(__name__)
+
+#: The repository's config folder (the package is installed editable from the repository).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -317,6 +321,12 @@ def check_cross_group(cfg: TrainConfig) -> None:
             cfg.reward.name,
             budgets.max_share,
         )
+
+
+def compose_config(name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """Composes ``conf/<name>.yaml`` with overrides, as its command line would (for code and tests)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
 
 
 def validate(cfg: DictConfig) -> TrainConfig:

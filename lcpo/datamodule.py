@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import lightning as L
 import torch
@@ -158,7 +158,7 @@ class RolloutDataModule(L.LightningDataModule):
         advantages = group_advantages(
             rewards.view(-1, self.group_size), scale_std=self.scale_std, eps=self.adv_eps
         ).flatten()
-        input_ids, attention_mask, response_mask = _pack([c for *_, c in flat], pad_id=_pad_id(engine))
+        input_ids, attention_mask, response_mask = pack([(c.prompt_ids, c.token_ids) for *_, c in flat], pad_id=_pad_id(engine))
         samples = [
             {
                 "prompt": batch.prompts[g],
@@ -194,17 +194,17 @@ def _pad_id(engine: RolloutEngine) -> int:
     return 0 if pad is None else int(pad)
 
 
-def _pack(completions: list[Completion], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded prompt+response ids with attention and response masks."""
-    rows = [c.prompt_ids + c.token_ids for c in completions]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    response = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (row, c) in enumerate(zip(rows, completions)):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        attention[i, : len(row)] = 1
-        response[i, len(c.prompt_ids) : len(row)] = 1
+def pack(pairs: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded prompt+response ids of (prompt, response) pairs, with attention and response masks."""
+    width = max(len(p) + len(r) for p, r in pairs)
+    input_ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(pairs), width), dtype=torch.long)
+    response = torch.zeros((len(pairs), width), dtype=torch.long)
+    for i, (prompt, completion) in enumerate(pairs):
+        n = len(prompt) + len(completion)
+        input_ids[i, :n] = torch.tensor(prompt + completion)
+        attention[i, :n] = 1
+        response[i, len(prompt) : n] = 1
     return input_ids, attention, response
 
 

@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lcpo.config import TrainConfig, validate
+from lcpo.config import TrainConfig, compose_config, validate
 from lcpo.evaluate import EvalTask, evaluate_models, protocol_rollout, write_report
 from lcpo.grading import Grader
 from lcpo.metrics import pearson
@@ -33,13 +32,7 @@ from lcpo.tasks import build_task
 from lcpo.train import run as train
 from lcpo.warmstart import WarmstartRunConfig, warmstart_from_config
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 console = Console()
-
-
-def _compose(name: str, overrides: Sequence[str]):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(name, overrides=list(overrides))
 
 
 def _bar(name: str, value: float, target: str, ok: bool | None) -> dict:
@@ -107,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
-    ws_cfg = OmegaConf.to_object(_compose("warmstart", [*ws_overrides, f"output_dir={out / 'warmstart'}"]))
+    ws_cfg = OmegaConf.to_object(compose_config("warmstart", [*ws_overrides, f"output_dir={out / 'warmstart'}"]))
     assert isinstance(ws_cfg, WarmstartRunConfig)
     shutil.move(str(warmstart_from_config(ws_cfg)), out / "base")
     timings["warm-start"] = time.perf_counter() - start
 
     start = time.perf_counter()
     cfg: TrainConfig = validate(
-        _compose("train", ["experiment=demo", "model=hf", f"model.path={out / 'base'}", f"output_dir={out / 'train'}",
+        compose_config("train", ["experiment=demo", "model=hf", f"model.path={out / 'base'}", f"output_dir={out / 'train'}",
                            *train_overrides])
     )
     train(cfg)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from lcpo.budgets import BudgetSampler, BudgetSpec
 from lcpo.config import BudgetConfig, ModelConfig, PromptConfig, TaskConfig
+from lcpo.datamodule import pack
 from lcpo.models import load_policy
 from lcpo.prompts import PromptBuilder
 from lcpo.tasks import build_task
@@ -107,16 +108,8 @@ class TraceStream(IterableDataset):
 
     def batch(self, rng: random.Random) -> dict[str, torch.Tensor]:
         pairs = [self.example(rng) for _ in range(self.batch_size)]
-        width = max(len(p) + len(r) for p, r in pairs)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(pairs), width), pad, dtype=torch.long)
-        labels = torch.full((len(pairs), width), IGNORE_INDEX, dtype=torch.long)
-        attention = torch.zeros((len(pairs), width), dtype=torch.long)
-        for i, (prompt, response) in enumerate(pairs):
-            n = len(prompt) + len(response)
-            input_ids[i, :n] = torch.tensor(prompt + response)
-            labels[i, len(prompt) : n] = torch.tensor(response)
-            attention[i, :n] = 1
+        input_ids, attention, response = pack(pairs, self.tokenizer.pad_token_id)
+        labels = torch.where(response.bool(), input_ids, torch.full_like(input_ids, IGNORE_INDEX))
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

@@ -16,8 +16,6 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
 #: The smallest setting that still trains: a 2-layer 32-wide model, 4 prompts x 4 samples, short answers.
 FAST_TRAIN = [
     "model.tiny.hidden_size=32",
@@ -38,13 +36,11 @@ FAST_TRAIN = [
 @pytest.fixture
 def compose_train():
     """Composes ``conf/train.yaml`` with overrides and validates it, as ``python -m lcpo.train`` would."""
-    from hydra import compose, initialize_config_dir
-
-    from lcpo.config import validate
+    from lcpo.config import compose_config, validate
 
     def _compose(*overrides: str, output_dir: Path, fast: bool = True):
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=[*(FAST_TRAIN if fast else []), *overrides, f"output_dir={output_dir}"])
-        return validate(cfg)
+        return validate(
+            compose_config("train", [*(FAST_TRAIN if fast else []), *overrides, f"output_dir={output_dir}"])
+        )
 
     return _compose

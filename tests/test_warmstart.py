@@ -56,14 +56,12 @@ def test_a_few_steps_lower_the_loss_and_the_export_reloads(tmp_path):
 
 
 def test_hydra_entry_composes(tmp_path):
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from conftest import CONF_DIR
+    from lcpo.config import compose_config
     from lcpo.warmstart import WarmstartRunConfig
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("warmstart", overrides=[f"output_dir={tmp_path}", "warmstart.steps=3"])
+    cfg = compose_config("warmstart", [f"output_dir={tmp_path}", "warmstart.steps=3"])
     run = OmegaConf.to_object(cfg)
     assert isinstance(run, WarmstartRunConfig)
     assert run.warmstart.steps == 3 and run.model.name == "tiny" and run.task.name == "synthetic"
