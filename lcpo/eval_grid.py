@@ -29,6 +29,10 @@ class EvalGrid:
     problems: Optional[int] = None
     pass_k: Optional[int] = None
     seed: int = 0
+    #: The budget sentence in the s1 baseline's prompts: "none" (the reference: a base model never taught budget
+    #: sentences) or "exact"/"max" (a base model warm-started on budgeted prompts, like the demo's tiny one, knows
+    #: no prompt without one). Its length is forced either way.
+    forced_prompt: str = "none"
 
     def __post_init__(self) -> None:
         if not self.budgets or min(self.budgets) < 1:
@@ -37,6 +41,8 @@ class EvalGrid:
             raise ValueError(f"grid.modes must be a non-empty subset of ['exact', 'max'], got {self.modes}")
         if self.samples < 1 or self.exact_factor <= 0 or self.max_mode_cap < 1:
             raise ValueError("grid.samples, grid.exact_factor and grid.max_mode_cap must be positive")
+        if self.forced_prompt not in ("none", "exact", "max"):
+            raise ValueError(f"grid.forced_prompt must be one of none, exact, max; got {self.forced_prompt!r}")
         if not 1 <= self.k <= self.samples:
             raise ValueError(f"grid.pass_k must lie in [1, grid.samples={self.samples}], got {self.pass_k}")
 

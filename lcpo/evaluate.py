@@ -10,8 +10,9 @@ and ``write_report`` turns its rows into ``report.json``, ``report.md`` and plot
 Protocol (L1 paper): each problem is sampled ``samples`` times (16, temperature 0.6, top_p 0.95); generation is
 capped at ``exact_factor * N`` tokens (2N) in exact mode and ``max_mode_cap`` (8192) in max mode; accuracy is
 pass@1 averaged over samples; the length error is the signed relative error of the mean length. Budget forcing
-(s1) makes one row per budget with mode ``"forced"``: it receives no budget sentence in its prompt (the base
-model was never taught one) and is forced to think for the budget instead (see ``lcpo.rollout.budget_forcing``).
+(s1) makes one row per budget with mode ``"forced"``: by default it receives no budget sentence in its prompt (the
+base model was never taught one; ``grid.forced_prompt`` changes that) and is forced to think for the budget instead
+(see ``lcpo.rollout.budget_forcing``).
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ def _generate(
     advance: Callable[[int], None],
 ) -> list[list[Completion]]:
     """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates)."""
-    spec = BudgetSpec("none", None) if cell.mode == FORCED else BudgetSpec(cell.mode, cell.budget)
+    mode = grid.forced_prompt if cell.mode == FORCED else cell.mode
+    spec = BudgetSpec("none", None) if mode == "none" else BudgetSpec(mode, cell.budget)
     sampling = SamplingConfig(rollout.temperature, rollout.top_p, rollout.top_k, grid.cap(cell.mode, cell.budget))
     prompts = [build_prompt(p, spec) for p in cell.problems]
     torch.manual_seed(grid.seed + cell.seed)

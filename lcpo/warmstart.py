@@ -48,7 +48,7 @@ class WarmstartConfig:
     800 steps) where 1e-3 learned the same copy pattern in 200-300 steps.
     """
 
-    steps: int = 1300
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
@@ -78,7 +78,7 @@ class TraceTask(Protocol):
 
     def sample(self, rng: random.Random) -> Problem: ...
 
-    def trace(self, problem: Problem, checks: int = 0) -> str: ...
+    def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str: ...
 
 
 @dataclass
@@ -99,8 +99,9 @@ class TraceStream(IterableDataset):
     def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
         problem = self.task.sample(rng)
-        prompt = self.build_prompt(problem, self.budgets.sample(rng))
-        response = self.task.trace(problem, checks=rng.randint(*self.verbosity))
+        spec = self.budgets.sample(rng)
+        prompt = self.build_prompt(problem, spec)
+        response = self.task.trace(problem, checks=rng.randint(*self.verbosity), budget=spec)
         return self._encode(prompt), self._encode(response) + [self.tokenizer.eos_token_id]
 
     def _encode(self, text: str) -> list[int]:
@@ -208,10 +209,15 @@ def register() -> None:
 
 def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
     """Builds the policy, task and prompt builder named by ``cfg`` and warm-starts into ``<output_dir>/model``."""
-    model, tokenizer = load_policy(cfg.model)
     task = build_task(cfg.task)
     if not hasattr(task, "trace"):
         raise ValueError(f"task={cfg.task.name} cannot write traces; warm-start needs task=synthetic")
+    if cfg.warmstart.max_verbosity > task.max_checks:
+        raise ValueError(
+            f"warmstart.max_verbosity={cfg.warmstart.max_verbosity} exceeds the {task.max_checks} check lines a trace "
+            "holds"
+        )
+    model, tokenizer = load_policy(cfg.model)
     build_prompt = PromptBuilder(cfg.prompt.template(), tokenizer, cfg.prompt.use_chat_template, cfg.prompt.response_prefix)
     return run_warmstart(
         cfg.warmstart, model, tokenizer, task, build_prompt, cfg.budget.sampler(), Path(cfg.output_dir) / "model"

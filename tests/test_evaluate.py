@@ -84,6 +84,25 @@ def test_grading_and_metrics_are_wired_per_problem_kind(tmp_path, monkeypatch):
     assert row["mean_tokens"] == 25 and row["rel_error"] == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("forced_prompt, sentence", [("none", None), ("exact", "Think for 40 tokens."),
+                                                      ("max", "Think for maximum 40 tokens.")])
+def test_s1_prompts_carry_the_budget_sentence_the_grid_asks_for(monkeypatch, forced_prompt, sentence):
+    seen: list[tuple[str, list[int]]] = []
+
+    class Recorder:
+        def generate(self, prompts, n, sampling, budgets):
+            seen.extend(zip(prompts, budgets))
+            return [[Completion([0], [1] * 41, "</think>\\boxed{0}", "eos")] * n for _ in prompts]
+
+    monkeypatch.setattr(evaluate, "build_engine", lambda rollout, model, tok: Recorder())
+    grid = EvalGrid(budgets=[40], samples=1, problems=2, forced_prompt=forced_prompt)
+    evaluate_models({"m": build_tiny(SMALL)}, [SyntheticTask()], grid, rollout=RolloutConfig(name="budget_forcing"),
+                    progress=False)
+    assert len(seen) == 2 and all(budget == 40 for _, budget in seen)
+    for prompt, _ in seen:
+        assert ("Think for" not in prompt) if sentence is None else (sentence in prompt)
+
+
 def test_hydra_config_composes_and_runs(tiny_dir, tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
@@ -106,6 +125,8 @@ def test_bad_grids_are_rejected():
         EvalGrid(modes=["exact", "sometimes"])
     with pytest.raises(ValueError, match="pass_k"):
         EvalGrid(samples=4, pass_k=8)
+    with pytest.raises(ValueError, match="forced_prompt"):
+        EvalGrid(forced_prompt="sometimes")
     with pytest.raises(ValueError, match="no models"):
         evaluate_models({}, [SyntheticTask()], progress=False)
 

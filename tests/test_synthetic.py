@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from lcpo.budgets import BudgetSampler, PromptTemplate, UniformBudget
+from lcpo.budgets import BudgetSampler, BudgetSpec, PromptTemplate, UniformBudget
 from lcpo.grading import grade
 from lcpo.tasks.synthetic import SyntheticTask, SyntheticTaskConfig
 from lcpo.tiny import build_tokenizer
@@ -49,6 +49,22 @@ def test_each_check_adds_a_fixed_number_of_tokens():
     problem = task.sample(random.Random(3))
     lengths = [len(tok(task.trace(problem, checks=k))["input_ids"]) for k in range(4)]
     assert len({b - a for a, b in zip(lengths, lengths[1:])}) == 1  # "check a+b=c\n": single digits, mod 10
+
+
+@pytest.mark.parametrize(
+    "spec, line",
+    [(BudgetSpec("exact", 55), "ck 3/55="), (BudgetSpec("max", 35), "ck 3<35="), (BudgetSpec("none", None), "check 3=")],
+)
+def test_check_lines_restate_the_budget_at_the_same_length(spec, line):
+    task, tok = SyntheticTask(SyntheticTaskConfig(restate_budget=True)), build_tokenizer()
+    problem = task.sample(random.Random(5))
+    response = task.trace(problem, checks=3, budget=spec)
+    assert f"{line}{problem.answer}\n" in response
+    assert grade(response, problem.answer)
+    plain = task.trace(problem, checks=3)
+    assert len(tok(response)["input_ids"]) == len(tok(plain)["input_ids"])
+    unstated = SyntheticTask().trace(problem, checks=3, budget=spec)
+    assert unstated == plain
 
 
 def test_warmstart_trace_length_ignores_the_prompt_budget():

@@ -66,3 +66,16 @@ def test_hydra_entry_composes(tmp_path):
     assert isinstance(run, WarmstartRunConfig)
     assert run.warmstart.steps == 3 and run.model.name == "tiny" and run.task.name == "synthetic"
     assert run.prompt.use_chat_template is False
+
+
+def test_more_verbosity_than_a_trace_holds_is_rejected_before_training(tmp_path):
+    import pytest
+    from omegaconf import OmegaConf
+
+    from lcpo.config import compose_config
+    from lcpo.warmstart import warmstart_from_config
+
+    cfg = OmegaConf.to_object(compose_config("warmstart", ["warmstart.max_verbosity=10", f"output_dir={tmp_path}"]))
+    with pytest.raises(ValueError, match="max_verbosity=10 exceeds the 9 check lines"):
+        warmstart_from_config(cfg)
+    assert not any(tmp_path.iterdir())

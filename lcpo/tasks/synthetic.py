@@ -7,10 +7,17 @@ fixed length that a policy can add or drop cheaply, which is what length control
 warm-start trace is drawn from its own generator and never sees a budget, so a model trained on these traces
 produces lengths that ignore any budget in its prompt, like the paper's base model.
 
+With ``restate_budget`` (off by default) check lines also restate the prompt's budget (``ck 2/55=6``), the way a
+reasoning model keeps its budget in view, so a policy can compare its check count with a budget in its own text
+instead of fetching it from the prompt; the warm-start's lengths still ignore the budget. Measured in exact-mode
+LCPO runs (KL 0.1, 150 steps) from two warm-starts with it on: Pearson r of mean length with budget 0.995 and
+mean |rel error| 0.07 in one, 0.78 and 0.32 in the other; from one without it, 0.94 and 0.23. Learning the
+budget-to-length rule came as a late, sudden drop of the training error, at a step that varied between runs.
+
 Example (3 terms, 1 check)::
 
-    question:  4+7+5 mod 10 = ?
-    response:  <think>4+7=1\\n1+5=6\\ncheck 1+5=6\\n</think>\\n\\boxed{6}
+    question:  4+7+5 mod 10 = ? Think for 55 tokens.
+    response:  <think>4+7=1\\n1+5=6\\ncheck 1=6\\n</think>\\n\\boxed{6}
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from lcpo.budgets import BudgetSpec
 from lcpo.tasks.base import Problem
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -30,8 +38,10 @@ class SyntheticTaskConfig:
     """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
 
     ``distinct`` draws the terms without replacement, so no lookup of a term in the question is ambiguous.
-    Measured with the default tiny model (bs 32, lr 1e-3): 3 terms reach 100% greedy accuracy after about 1300 SFT
-    steps; with 3-6 terms it learned the copies but not which term comes next (chance accuracy after 1300 steps).
+    ``restate_budget`` writes the prompt's budget into every check line of a warm-start trace (see the module).
+    Measured with the default tiny model (bs 32, lr 1e-3): 3 terms reach 100% greedy accuracy within 2000 SFT steps
+    (at 1300, some seeds and trace formats had not yet learned which term comes second); with 3-6 terms it learned
+    the copies but not which term comes next (chance accuracy after 1300 steps).
     How many check lines a trace carries is the warm-start's choice (``WarmstartConfig.min/max_verbosity``).
     """
 
@@ -41,6 +51,7 @@ class SyntheticTaskConfig:
     modulus: int = 10
     distinct: bool = True
     eval_size: int = 256
+    restate_budget: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.min_terms <= self.max_terms:
@@ -64,6 +75,11 @@ class SyntheticTask:
 
     def __init__(self, cfg: SyntheticTaskConfig | None = None):
         self.cfg = cfg or SyntheticTaskConfig()
+
+    @property
+    def max_checks(self) -> int:
+        """The most check lines a trace holds (the warm-start checks its verbosity range against it)."""
+        return MAX_CHECKS
 
     def sample(self, rng: random.Random) -> Problem:
         cfg = self.cfg
@@ -93,16 +109,23 @@ class SyntheticTask:
             acc = new
         return lines
 
-    def trace(self, problem: Problem, checks: int = 0) -> str:
+    def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str:
         """A correct response: the steps, ``checks`` numbered check lines, then the boxed answer.
 
-        Check line ``i`` is ``check i=<answer>``: ten tokens each, so length moves in fixed steps, and the line
-        number tells the policy how far it has gone, which makes "stop after the right number of checks" a rule
-        a tiny model can learn by RL. The response ends without EOS; the caller appends the tokenizer's EOS.
+        Check line ``i`` is ``ck i/N=<answer>`` under an exact budget N,
+        ``ck i<N=<answer>`` under a maximum, and ``check i=<answer>`` without a budget (or with ``restate_budget``
+        off): ten tokens each for two-digit budgets, so length moves in fixed steps, and the line number tells the
+        policy how far it has gone. ``checks`` is the
+        caller's draw; ``budget`` only changes what the lines say. The response ends without EOS; the caller
+        appends the tokenizer's EOS.
         """
-        if not 0 <= checks <= MAX_CHECKS:
-            raise ValueError(f"a trace holds 0..{MAX_CHECKS} check lines, got {checks}")
-        steps = self.steps(problem)
-        lines = steps + [f"check {i}={problem.answer}" for i in range(1, checks + 1)]
-        thinking = "".join(line + "\n" for line in lines)
-        return f"{THINK_OPEN}{thinking}{THINK_CLOSE}\n\\boxed{{{problem.answer}}}"
+        if not 0 <= checks <= self.max_checks:
+            raise ValueError(f"a trace holds 0..{self.max_checks} check lines, got {checks}")
+        answer, numbers = problem.answer, range(1, checks + 1)
+        if self.cfg.restate_budget and budget is not None and budget.mode != "none":
+            sign = "<" if budget.mode == "max" else "/"
+            checked = [f"ck {i}{sign}{budget.budget}={answer}" for i in numbers]
+        else:
+            checked = [f"check {i}={answer}" for i in numbers]
+        thinking = "".join(line + "\n" for line in self.steps(problem) + checked)
+        return f"{THINK_OPEN}{thinking}{THINK_CLOSE}\n\\boxed{{{answer}}}"
