@@ -11,7 +11,8 @@ With ``restate_budget`` (off by default) check lines also restate the prompt's b
 reasoning model keeps its budget in view, so a policy can compare its check count with a budget in its own text
 instead of fetching it from the prompt; the warm-start's lengths still ignore the budget. Measured in exact-mode
 LCPO runs (KL 0.1, 150 steps) from two warm-starts with it on: Pearson r of mean length with budget 0.995 and
-mean |rel error| 0.07 in one, 0.78 and 0.32 in the other; from one without it, 0.94 and 0.23. Learning the
+mean |rel error| 0.07 in one (whose traces wrote ``/`` under both modes), 0.78 and 0.32 in the other; from one
+without it, 0.94 and 0.23. Learning the
 budget-to-length rule came as a late, sudden drop of the training error, at a step that varied between runs.
 
 Example (3 terms, 1 check)::
