@@ -12,8 +12,8 @@ reasoning model keeps its budget in view, so a policy can compare its check coun
 instead of fetching it from the prompt; the warm-start's lengths still ignore the budget. Measured in exact-mode
 LCPO runs (KL 0.1, 150 steps) from two warm-starts with it on: Pearson r of mean length with budget 0.995 and
 mean |rel error| 0.07 in one (whose traces wrote ``/`` under both modes), 0.78 and 0.32 in the other; from one
-without it, 0.94 and 0.23. Learning the
-budget-to-length rule came as a late, sudden drop of the training error, at a step that varied between runs.
+without it, 0.94 and 0.23. Learning the budget-to-length rule came as a late, sudden drop of the training error,
+at a step that varied between runs.
 
 Example (3 terms, 1 check)::
 
