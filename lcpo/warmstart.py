@@ -76,6 +76,9 @@ class WarmstartConfig:
 class TraceTask(Protocol):
     """A task that can write a correct response for its own problems (the synthetic task does)."""
 
+    @property
+    def max_checks(self) -> int: ...
+
     def sample(self, rng: random.Random) -> Problem: ...
 
     def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str: ...

@@ -113,12 +113,11 @@ class SyntheticTask:
     def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str:
         """A correct response: the steps, ``checks`` numbered check lines, then the boxed answer.
 
-        Check line ``i`` is ``ck i/N=<answer>`` under an exact budget N,
-        ``ck i<N=<answer>`` under a maximum, and ``check i=<answer>`` without a budget (or with ``restate_budget``
-        off): ten tokens each for two-digit budgets, so length moves in fixed steps, and the line number tells the
-        policy how far it has gone. ``checks`` is the
-        caller's draw; ``budget`` only changes what the lines say. The response ends without EOS; the caller
-        appends the tokenizer's EOS.
+        Check line ``i`` is ``ck i/N=<answer>`` under an exact budget N, ``ck i<N=<answer>`` under a maximum, and
+        ``check i=<answer>`` without a budget (or with ``restate_budget`` off): ten tokens each for two-digit
+        budgets, so length moves in fixed steps, and the line number tells the policy how far it has gone.
+        ``checks`` is the caller's draw; ``budget`` only changes what the lines say. The response ends without
+        EOS; the caller appends the tokenizer's EOS.
         """
         if not 0 <= checks <= self.max_checks:
             raise ValueError(f"a trace holds 0..{self.max_checks} check lines, got {checks}")
