@@ -6,7 +6,7 @@ import pytest
 
 from lcpo.budgets import BudgetSampler, BudgetSpec, PromptTemplate, UniformBudget
 from lcpo.grading import grade
-from lcpo.tasks.synthetic import SyntheticTask, SyntheticTaskConfig
+from lcpo.tasks.synthetic import SyntheticTask, SyntheticTaskConfig, response_tokens
 from lcpo.tiny import build_tokenizer
 
 
@@ -52,19 +52,40 @@ def test_each_check_adds_a_fixed_number_of_tokens():
 
 
 @pytest.mark.parametrize(
-    "spec, line",
-    [(BudgetSpec("exact", 55), "ck 3/55="), (BudgetSpec("max", 35), "ck 3<35="), (BudgetSpec("none", None), "check 3=")],
+    "style, spec, line",
+    [
+        ("restate", BudgetSpec("exact", 55), "ck 3/55="),
+        ("restate", BudgetSpec("max", 35), "ck 3<35="),
+        ("countdown", BudgetSpec("exact", 75), "ck 3:20="),  # 25 tokens + 3 lines of 10 leave 20 of 75
+        ("countdown", BudgetSpec("max", 35), "ck 3<00="),  # overspent: clamped at zero
+        ("countdown", BudgetSpec("none", None), "check 3="),
+    ],
 )
-def test_check_lines_restate_the_budget_at_the_same_length(spec, line):
-    task, tok = SyntheticTask(SyntheticTaskConfig(restate_budget=True)), build_tokenizer()
+def test_check_lines_carry_the_budget_at_the_same_length(style, spec, line):
+    task, tok = SyntheticTask(SyntheticTaskConfig(budget_in_trace=style)), build_tokenizer()
     problem = task.sample(random.Random(5))
     response = task.trace(problem, checks=3, budget=spec)
     assert f"{line}{problem.answer}\n" in response
     assert grade(response, problem.answer)
     plain = task.trace(problem, checks=3)
     assert len(tok(response)["input_ids"]) == len(tok(plain)["input_ids"])
-    unstated = SyntheticTask().trace(problem, checks=3, budget=spec)
-    assert unstated == plain
+    assert SyntheticTask(SyntheticTaskConfig(budget_in_trace="none")).trace(problem, checks=3, budget=spec) == plain
+
+
+def test_countdown_reaches_zero_where_the_response_meets_its_budget():
+    task, tok = SyntheticTask(SyntheticTaskConfig(budget_in_trace="countdown")), build_tokenizer()
+    problem = task.sample(random.Random(2))
+    for checks in range(1, 6):
+        response = task.trace(problem, checks=checks, budget=BudgetSpec("exact", 40))
+        length = len(tok(response)["input_ids"]) + 1  # + EOS
+        assert response_tokens(response) == length
+        last = response.split("\n")[1 + checks]
+        assert last.startswith(f"ck {checks}:{max(40 - length, 0):02d}=")
+
+
+def test_budget_in_trace_is_validated():
+    with pytest.raises(ValueError, match="budget_in_trace"):
+        SyntheticTaskConfig(budget_in_trace="always")
 
 
 def test_warmstart_trace_length_ignores_the_prompt_budget():

@@ -7,18 +7,22 @@ fixed length that a policy can add or drop cheaply, which is what length control
 warm-start trace is drawn from its own generator and never sees a budget, so a model trained on these traces
 produces lengths that ignore any budget in its prompt, like the paper's base model.
 
-With ``restate_budget`` (off by default) check lines also restate the prompt's budget (``ck 2/55=6``), the way a
-reasoning model keeps its budget in view, so a policy can compare its check count with a budget in its own text
-instead of fetching it from the prompt; the warm-start's lengths still ignore the budget. Measured in exact-mode
-LCPO runs (KL 0.1, 150 steps) from two warm-starts with it on: Pearson r of mean length with budget 0.995 and
-mean |rel error| 0.07 in one (whose traces wrote ``/`` under both modes), 0.78 and 0.32 in the other; from one
-without it, 0.94 and 0.23. Learning the budget-to-length rule came as a late, sudden drop of the training error,
-at a step that varied between runs.
+``budget_in_trace`` decides what check lines say about the prompt's budget (the warm-start's lengths ignore it
+either way): ``none`` (``check 2=6``); ``restate``, the budget itself (``ck 2/55=6``, ``ck 2<35=6`` under a maximum);
+``countdown`` (the default), the tokens the budget would have left if the thinking ended after this line
+(``ck 2:10=6``), the way a reasoning model keeps track of what it has spent. The warm-started model writes the
+countdown but stops at random; a countdown makes the rule LCPO has to learn local (stop once the count falls under
+ten) where the other formats leave it to compare a line number with a budget read from the prompt.
 
-Example (3 terms, 1 check)::
+Measured (LCPO-Exact from the warm-start, KL 0.02 unless said, 150 steps; Pearson r of mean length with budget and
+mean |rel error| at budgets 35/55/75/95): countdown r 1.000 and 0.002; restated budgets (KL 0.1) 0.995 and 0.07 from
+one warm-start, 0.78 and 0.32 from another; plain check lines 0.90 and 0.20 (KL 0.1: 0.94 and 0.23). Without a
+countdown, learning the budget-to-length rule came late and suddenly, at a step that varied between runs.
+
+Example (3 terms, 1 check, countdown)::
 
     question:  4+7+5 mod 10 = ? Think for 55 tokens.
-    response:  <think>4+7=1\\n1+5=6\\ncheck 1=6\\n</think>\\n\\boxed{6}
+    response:  <think>4+7=1\\n1+5=6\\nck 1:20=6\\n</think>\\n\\boxed{6}
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from lcpo.tasks.base import Problem
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 #: Check lines carry a one-digit number.
 MAX_CHECKS = 9
+#: What check lines say about the budget (see the module docstring).
+BUDGET_IN_TRACE = ("none", "restate", "countdown")
 
 
 @dataclass
@@ -39,7 +45,7 @@ class SyntheticTaskConfig:
     """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
 
     ``distinct`` draws the terms without replacement, so no lookup of a term in the question is ambiguous.
-    ``restate_budget`` writes the prompt's budget into every check line of a warm-start trace (see the module).
+    ``budget_in_trace`` is what check lines say about the prompt's budget: none, restate, countdown (see the module).
     Measured with the default tiny model (bs 32, lr 1e-3): 3 terms reach 100% greedy accuracy within 2000 SFT steps
     (at 1300, some seeds and trace formats had not yet learned which term comes second); with 3-6 terms it learned
     the copies but not which term comes next (chance accuracy after 1300 steps).
@@ -52,7 +58,7 @@ class SyntheticTaskConfig:
     modulus: int = 10
     distinct: bool = True
     eval_size: int = 256
-    restate_budget: bool = False
+    budget_in_trace: str = "countdown"
 
     def __post_init__(self) -> None:
         if not 2 <= self.min_terms <= self.max_terms:
@@ -65,6 +71,8 @@ class SyntheticTaskConfig:
             raise ValueError(
                 f"task.synthetic.distinct needs max_terms <= max_value + 1, got {self.max_terms} > {self.max_value + 1}"
             )
+        if self.budget_in_trace not in BUDGET_IN_TRACE:
+            raise ValueError(f"task.synthetic.budget_in_trace must be one of {BUDGET_IN_TRACE}, got {self.budget_in_trace!r}")
         if self.eval_size < 1:
             raise ValueError(f"task.synthetic.eval_size must be >= 1, got {self.eval_size}")
 
@@ -113,19 +121,31 @@ class SyntheticTask:
     def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str:
         """A correct response: the steps, ``checks`` numbered check lines, then the boxed answer.
 
-        Check line ``i`` is ``ck i/N=<answer>`` under an exact budget N, ``ck i<N=<answer>`` under a maximum, and
-        ``check i=<answer>`` without a budget (or with ``restate_budget`` off): ten tokens each for two-digit
-        budgets, so length moves in fixed steps, and the line number tells the policy how far it has gone.
-        ``checks`` is the caller's draw; ``budget`` only changes what the lines say. The response ends without
-        EOS; the caller appends the tokenizer's EOS.
+        Check line ``i`` is ``check i=<answer>``, or with a budget and ``budget_in_trace``: ``ck i/N=<answer>``
+        (restate; ``<`` for a maximum) or ``ck i:LL=<answer>`` (countdown of the tokens left, two digits, clamped
+        to 0..99; ``<`` for a maximum). Every format is ten tokens a line for two-digit budgets, so length moves in
+        fixed steps and does not depend on the budget. ``checks`` is the caller's draw; ``budget`` only changes
+        what the lines say. The response ends without EOS; the caller appends the tokenizer's EOS.
         """
         if not 0 <= checks <= self.max_checks:
             raise ValueError(f"a trace holds 0..{self.max_checks} check lines, got {checks}")
-        answer, numbers = problem.answer, range(1, checks + 1)
-        if self.cfg.restate_budget and budget is not None and budget.mode != "none":
-            sign = "<" if budget.mode == "max" else "/"
-            checked = [f"ck {i}{sign}{budget.budget}={answer}" for i in numbers]
-        else:
-            checked = [f"check {i}={answer}" for i in numbers]
-        thinking = "".join(line + "\n" for line in self.steps(problem) + checked)
-        return f"{THINK_OPEN}{thinking}{THINK_CLOSE}\n\\boxed{{{answer}}}"
+        answer, steps = problem.answer, self.steps(problem)
+        tail = f"{THINK_CLOSE}\n\\boxed{{{answer}}}"
+        style = self.cfg.budget_in_trace if budget is not None and budget.mode != "none" else "none"
+        sign = "<" if budget is not None and budget.mode == "max" else {"restate": "/", "countdown": ":"}.get(style)
+        thinking = THINK_OPEN + "".join(line + "\n" for line in steps)
+        for i in range(1, checks + 1):
+            if style == "none":
+                line = f"check {i}={answer}\n"
+            elif style == "restate":
+                line = f"ck {i}{sign}{budget.budget}={answer}\n"
+            else:  # the line is as long for any count, so the count can assume it
+                ended = response_tokens(thinking + f"ck {i}{sign}00={answer}\n" + tail)
+                line = f"ck {i}{sign}{min(max(budget.budget - ended, 0), 99):02d}={answer}\n"
+            thinking += line
+        return thinking + tail
+
+
+def response_tokens(response: str) -> int:
+    """Tokens of ``response`` under the tiny tokenizer (``lcpo.tiny``): a character each, a think marker each, + EOS."""
+    return len(response.replace(THINK_OPEN, "<").replace(THINK_CLOSE, ">")) + 1
