@@ -157,10 +157,22 @@ def run(cfg: TrainConfig) -> dict[str, float]:
     module, datamodule, trainer = build(cfg)
     if trainer.is_global_zero:
         OmegaConf.save(OmegaConf.structured(cfg), out / "config.yaml")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    if cfg.eval_at_end and trainer.is_global_zero:
-        evaluate_policy(cfg, module, out / "eval")
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        if cfg.eval_at_end and trainer.is_global_zero:
+            evaluate_policy(cfg, module, out / "eval")
+    finally:
+        finish_wandb(trainer)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def finish_wandb(trainer: L.Trainer) -> None:
+    """Closes this run's wandb run: otherwise the next run in the same process (a job of a multirun sweep, the
+    demo's second stage) would log into it instead of starting its own."""
+    if any(isinstance(logger, L.pytorch.loggers.WandbLogger) for logger in trainer.loggers):
+        import wandb
+
+        wandb.finish()
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

@@ -111,3 +111,13 @@ def test_mixed_modes_log_every_metric(compose_train, tmp_path):
     assert len(rows) == 2 and all(rows[-1].get(k) not in (None, "") for k in keys), rows[-1]
     samples = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 2 * 8 and '"budget"' in samples[0] and '"text"' in samples[0]
+
+
+@pytest.mark.slow
+def test_each_run_in_one_process_gets_its_own_wandb_run(compose_train, tmp_path):
+    """Sweep jobs and the demo's stages run in one process: the second must not log into the first's wandb run."""
+    pytest.importorskip("wandb")
+    for name in ("first", "second"):
+        run(compose_train("trainer.max_steps=1", "logger=default", output_dir=tmp_path / name))
+    for name in ("first", "second"):
+        assert len(list((tmp_path / name / "wandb").glob("offline-run-*"))) == 1, name
