@@ -48,7 +48,7 @@ class WarmstartConfig:
     800 steps) where 1e-3 learned the same copy pattern in 200-300 steps.
     """
 
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 32
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
