@@ -9,8 +9,9 @@
    format), ``base/`` (the warm-started model), ``train/exact`` and ``train/max`` (the two training runs), and
    print the results and bars.
 
-Overrides go to both training stages (``trainer.max_steps=100``), ``warmstart.*`` ones to the warm-start
-(``warmstart.steps=300``), and ``task.*`` and ``prompt.*`` ones to all three, which must agree on them.
+Overrides go to both training stages (``trainer.max_steps=100``, ``seed=1``), ``warmstart.*`` and ``model.tiny.*``
+ones to the warm-start, which builds the tiny model (``warmstart.steps=300``, ``model.tiny.seed=1``), and ``task.*``
+and ``prompt.*`` ones to all three, which must agree on them.
 ``--out`` moves the output folder (it is replaced on each run).
 """
 
@@ -39,8 +40,8 @@ from lcpo.warmstart import WarmstartRunConfig, warmstart_from_config
 console = Console()
 #: LCPO stages in order, each ``(folder under train/, experiment)``; a stage starts from the previous one's model.
 STAGES = (("exact", "demo"), ("max", "demo_max"))
-#: Override prefixes that the warm-start and the training stages share.
-SHARED = ("task.", "prompt.")
+#: Override prefixes that go to the warm-start only, and those it shares with the training stages.
+WARMSTART_ONLY, SHARED = ("warmstart.", "model.tiny."), ("task.", "prompt.")
 
 
 def _bar(name: str, value: float, target: str, ok: bool | None) -> dict:
@@ -122,8 +123,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    ws_overrides = [o for o in overrides if o.startswith(("warmstart.", *SHARED))]
-    train_overrides = [o for o in overrides if not o.startswith("warmstart.")]
+    ws_overrides = [o for o in overrides if o.startswith((*WARMSTART_ONLY, *SHARED))]
+    train_overrides = [o for o in overrides if not o.startswith(WARMSTART_ONLY)]
     timings: dict[str, float] = {}
 
     start = time.perf_counter()

@@ -10,7 +10,8 @@ from lcpo import demo
 @pytest.mark.slow
 def test_fast_demo_writes_a_valid_report(tmp_path):
     out = tmp_path / "demo"
-    demo.main(["--out", str(out), "warmstart.steps=3", "warmstart.progress_bar=false", "trainer.max_steps=2",
+    demo.main(["--out", str(out), "warmstart.steps=3", "warmstart.progress_bar=false", "model.tiny.hidden_size=32",
+               "model.tiny.intermediate_size=64", "trainer.max_steps=2",
                "trainer.progress_bar=false", "trainer.num_threads=1", "logger=csv", "eval.problems=4",
                "eval.samples=1", "eval.max_mode_cap=40", "rollout.max_new_tokens=40"])
     report = json.loads((out / "report.json").read_text())
@@ -27,6 +28,7 @@ def test_fast_demo_writes_a_valid_report(tmp_path):
     for name in ("length_vs_budget.png", "accuracy_vs_tokens.png", "report.md"):
         assert (out / name).stat().st_size > 0
     assert (out / "model" / "config.json").is_file() and (out / "base" / "config.json").is_file()
+    assert json.loads((out / "model" / "config.json").read_text())["hidden_size"] == 32  # model.tiny.* built it
 
 
 def _rows(accuracies, n=128):
