@@ -1,7 +1,7 @@
-"""Budget distributions, budget/mode mixtures and the prompt wording that states a budget.
+"""Budget distributions and budget/mode mixtures: what length each prompt asks for, as data.
 
-Every example carries its :class:`BudgetSpec` as data; rewards read it from there and never re-parse the prompt
-text, so a template change can never silently change what the reward believes the budget was.
+Every example carries its :class:`BudgetSpec`; rewards read it from there and never re-parse the prompt text, so
+a wording change (``lcpo.config.PromptConfig``) can never silently change what the reward believes the budget was.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ class UniformBudget:
 
     def __post_init__(self) -> None:
         if self.low < 1 or self.low > self.high:
-            raise ValueError(f"uniform budget needs 1 <= low <= high, got low={self.low}, high={self.high}")
+            raise ValueError(f"budget.low must satisfy 1 <= budget.low <= budget.high, got low={self.low}, high={self.high}")
 
     def sample(self, rng: random.Random) -> int:
         return rng.randint(self.low, self.high)
+
 
     @property
     def largest(self) -> int:
@@ -84,11 +85,14 @@ class LogUniformBudget:
     high_exp: float = 14.5
 
     def __post_init__(self) -> None:
-        if self.low_exp < 0 or self.low_exp > self.high_exp:
-            raise ValueError(f"log-uniform budget needs 0 <= low_exp <= high_exp, got {self.low_exp}, {self.high_exp}")
+        if not 0 <= self.low_exp <= self.high_exp <= 62:  # NaN fails too; 2**62 keeps budgets integers
+            raise ValueError(
+                f"budget.low_exp must satisfy 0 <= budget.low_exp <= budget.high_exp <= 62, got {self.low_exp}, {self.high_exp}"
+            )
 
     def sample(self, rng: random.Random) -> int:
         return max(1, int(2 ** rng.uniform(self.low_exp, self.high_exp)))
+
 
     @property
     def largest(self) -> int:
@@ -103,10 +107,11 @@ class FixedBudget:
 
     def __post_init__(self) -> None:
         if self.value < 1:
-            raise ValueError(f"fixed budget must be positive, got {self.value}")
+            raise ValueError(f"budget.value must be >= 1, got {self.value}")
 
     def sample(self, rng: random.Random) -> int:
         return self.value
+
 
     @property
     def largest(self) -> int:
@@ -121,10 +126,11 @@ class ChoiceBudget:
 
     def __post_init__(self) -> None:
         if not self.values or min(self.values) < 1:
-            raise ValueError(f"choice budget needs a non-empty list of positive values, got {self.values}")
+            raise ValueError(f"budget.values must be a non-empty list of budgets >= 1, got {list(self.values)}")
 
     def sample(self, rng: random.Random) -> int:
         return rng.choice(self.values)
+
 
     @property
     def largest(self) -> int:
@@ -142,7 +148,7 @@ class BudgetSampler:
     def __post_init__(self) -> None:
         for name in ("max_share", "none_share"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
                 raise ValueError(f"budget.{name} must lie in [0, 1], got {value}")
         if self.max_share + self.none_share > 1.0 + 1e-9:
             raise ValueError(
@@ -157,31 +163,6 @@ class BudgetSampler:
         if u < self.none_share + self.max_share:
             return BudgetSpec("max", budget)
         return BudgetSpec("exact", budget)
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    """How a budget is written into a prompt: the reference wording by default.
-
-    ``{question}`` is the problem text and ``{budget}`` the token budget. ``instruction`` is appended to every
-    prompt; the suffix for the prompt's mode follows it.
-    """
-
-    instruction: str = "Let's think step by step and output the final answer within \\boxed{}."
-    exact: str = "Think for {budget} tokens."
-    max: str = "Think for maximum {budget} tokens."
-    separator: str = " "
-
-    def suffix(self, spec: BudgetSpec) -> str:
-        if spec.mode == "none":
-            return ""
-        template = self.exact if spec.mode == "exact" else self.max
-        return template.format(budget=spec.budget)
-
-    def render(self, question: str, spec: BudgetSpec) -> str:
-        """The user message: question, instruction, then the budget sentence (absent for mode 'none')."""
-        parts = [question.rstrip(), self.instruction, self.suffix(spec)]
-        return self.separator.join(p for p in parts if p)
 
 
 def sample_specs(sampler: BudgetSampler, n: int, seed: int) -> list[BudgetSpec]:

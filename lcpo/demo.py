@@ -29,13 +29,12 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lcpo.config import TrainConfig, compose_config, validate
-from lcpo.evaluate import EvalTask, evaluate_models, protocol_rollout, write_report
-from lcpo.grading import Grader
+from lcpo.config import TrainConfig, WarmstartRunConfig, compose_config, validate
+from lcpo.evaluation import EvalTask, evaluate_models, write_report
 from lcpo.metrics import pearson
-from lcpo.tasks import build_task
+from lcpo.tasks import build_grader, build_task
 from lcpo.train import run as train
-from lcpo.warmstart import WarmstartRunConfig, warmstart_from_config
+from lcpo.warmstart import warmstart_from_config
 
 console = Console()
 #: LCPO stages in order, each ``(folder under train/, experiment)``; a stage starts from the previous one's model.
@@ -147,14 +146,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     shutil.copytree(policy, out / "model")
 
     start = time.perf_counter()
-    task = EvalTask(build_task(cfg.task), Grader(kind=cfg.task.grader, require_think=cfg.task.require_think))
+    task = EvalTask(build_task(cfg.task), build_grader(cfg.task))
     samples = out / "samples.jsonl"
     models = {"base": out / "base", "lcpo": out / "model"}
     rows = evaluate_models(
-        models, [task], cfg.eval, rollout=protocol_rollout(cfg.rollout), prompt=cfg.prompt, samples_path=samples
+        models, [task], cfg.eval, rollout=cfg.rollout.with_protocol_sampling(), prompt=cfg.prompt, samples_path=samples
     )
     if not args.no_s1:
-        s1 = protocol_rollout(cfg.rollout, "budget_forcing")
+        s1 = cfg.rollout.with_protocol_sampling("budget_forcing")
         rows += evaluate_models(
             {"base": out / "base"}, [task], cfg.eval, rollout=s1, prompt=cfg.prompt, samples_path=samples
         )

@@ -19,17 +19,15 @@ Time bound (an RL step must never stall on one sample). A model can box ``9^{9^{
 1. Cheap guards on the extracted answer before sympy sees it: a length cap (``too_long``), a brace-depth cap
    and a refusal of numeric power towers, factorials and binomials too large to be a sensible answer
    (``too_complex``). They turn the known pathological families into microsecond rejections.
-2. In the main thread (training loop, evaluation, and each DataLoader worker process, whose main thread it
-   is) parse + verify run under our own ``ITIMER_REAL`` timer that raises a ``BaseException`` (which
-   math-verify's ``except Exception`` cannot swallow). math-verify's own ``signal.alarm`` timeouts are
-   disabled: they take whole seconds, would cancel our timer and swallow the timeout so it could not be
-   counted. Sympy runs Python code, so the signal interrupts it (measured: cut at the limit).
-3. In any other thread signals cannot be used (math-verify's ``parse`` even raises there), so the pair is
-   sent to one persistent child process (``subprocess``, not ``multiprocessing``: it also starts from a
-   daemonic DataLoader worker and never re-imports the caller's ``__main__``). The child applies layer 2
-   itself; the parent waits ``timeout_s`` + a grace and kills the child if it is stuck in C code, then starts
-   a new one on the next call. Its start (0.7-2 s, importing sympy) is paid once and is not part of
-   ``timeout_s``; a round trip adds about 0.3 ms (measured).
+2. Every verification runs in the main thread of a process (the caller's, or a grading worker's) under our own
+   ``ITIMER_REAL`` timer, which raises a ``BaseException`` that math-verify's ``except Exception`` cannot
+   swallow. math-verify's own ``signal.alarm`` timeouts are disabled: they take whole seconds, would cancel our
+   timer and swallow the timeout so it could not be counted. Sympy runs Python code, so the signal interrupts it.
+3. :meth:`Grader.grade_many` grades a batch in a pool of worker processes (``pebble``, started from a clean
+   forkserver), a chunk per task; a task that outlives its chunk's time (a worker stuck in C code, where no
+   signal lands) is killed with its worker, and its answers are regraded one by one under a hard per-answer
+   timeout, so one pathological answer costs its own timeout and nothing else. Callers off the main thread,
+   where signals cannot be used, are served by the same pool.
 
 A timeout is incorrect (``False``) with reason ``"timeout"``; ``grade_detailed`` returns the reason so
 callers can count timeouts, guard hits and parse failures.
@@ -38,20 +36,21 @@ callers can count timeouts, guard hits and parse failures.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import math
+import multiprocessing
+import multiprocessing.util
 import os
 import re
-import select
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
+
+from pebble import ProcessExpired, ProcessPool
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
@@ -78,8 +77,7 @@ THINK_END = "</think>"
 _MAX_BRACE_DEPTH = 16  # real answers nest 3-5 deep; latex2sympy recurses per level
 _MAX_EXPONENT = 1e6  # 2^{10^6} verifies in about 0.5 s; 9^{9^9} never finishes
 _MAX_FACTORIAL = 1e5  # (10^5)! about 0.3 s, (10^6)! about 8 s
-_WORKER_GRACE_S = 1.0  # the child times itself out first; this covers its reply or a hang in C
-_WORKER_START_S = 60.0
+_WORKER_GRACE_S = 2.0  # a worker times each answer out itself; this covers the round trip or a hang in C
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BOX_ARG_RE = re.compile(r"\s*(\{)|\s+([^\s$]+)")  # "{...}" or Hendrycks' "\boxed 5"
@@ -249,106 +247,75 @@ def _run_with_timer(work: Callable[[], str], timeout_s: float) -> str:
             signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 1e-3), outer_interval)
 
 
-class _Worker:
-    """One child process that verifies pairs for threads that cannot use signals (see module docstring)."""
-
-    # Loads this file as a standalone module: the package (and whatever its __init__ imports) is not needed.
-    _BOOT = (
-        "import importlib.util as u, sys; s = u.spec_from_file_location('_lcpo_grading_worker', sys.argv[1]); "
-        "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); m._serve()"
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._buffer = b""
-
-    def run(self, request: dict[str, object], timeout_s: float) -> str:
-        with self._lock:  # one request at a time; waiting here is not counted in timeout_s
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
-            assert self._proc is not None and self._proc.stdin is not None
-            try:
-                self._proc.stdin.write(json.dumps(request).encode() + b"\n")
-                self._proc.stdin.flush()
-                line = self._read_line(time.monotonic() + timeout_s + _WORKER_GRACE_S)
-            except OSError:  # the child died between calls
-                line = None
-            if line is None:
-                self._stop()
-                return "timeout"
-            return line.decode()
-
-    def _start(self) -> None:
-        self._stop()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", self._BOOT, os.path.abspath(__file__)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        if self._read_line(time.monotonic() + _WORKER_START_S) != b"ready":
-            self._stop()
-            raise RuntimeError("lcpo.grading: the verification worker process did not start (see its stderr)")
-
-    def _stop(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            for pipe in (self._proc.stdin, self._proc.stdout):
-                if pipe is not None:
-                    pipe.close()
-        self._proc, self._buffer = None, b""
-
-    def _read_line(self, deadline: float) -> bytes | None:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
-            chunk = os.read(fd, 4096)
-            if not chunk:  # the child exited
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
-
-
-def _serve() -> None:
-    """The worker's loop: one JSON request per stdin line, one reason per line on the original stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business; we exit on stdin EOF
-    replies = os.fdopen(os.dup(1), "wb", buffering=0)
-    os.dup2(2, 1)  # a stray print() inside sympy must not corrupt the protocol
-    _verify_here("1", "1", ("latex", "expr"), 6, True)  # warm up (first parse ~0.2 s), so it is not timed
-    replies.write(b"ready\n")
-    for line in sys.stdin.buffer:
-        r = json.loads(line)
-        args = (r["pred"], r["gold"], tuple(r["match_types"]), r["precision"], r["strict"])
-        replies.write(_run_with_timer(lambda: _verify_here(*args), r["timeout_s"]).encode() + b"\n")
-
-
-_WORKER = _Worker()
-
-
-def _reset_worker_after_fork() -> None:
-    # A forked child (e.g. a DataLoader worker) must not share the parent's pipes or a lock held at fork time.
-    global _WORKER
-    _WORKER = _Worker()
-
-
-os.register_at_fork(after_in_child=_reset_worker_after_fork)
-atexit.register(lambda: _WORKER._stop())  # also ends a child stuck in C code, which stdin EOF would not
-
-
 def _verify_reason(
     pred: str, gold: str, match_types: tuple[str, ...], precision: int, strict: bool, timeout_s: float
 ) -> str:
-    """``_verify_here`` bounded by ``timeout_s``: a timer in the main thread, the worker process elsewhere."""
+    """``_verify_here`` bounded by ``timeout_s``: a timer in the main thread, a pool worker's elsewhere."""
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
     _extraction_config(match_types)  # fail fast on bad match_types, in the caller's process
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+    if _can_time_here():
         return _run_with_timer(lambda: _verify_here(pred, gold, match_types, precision, strict), timeout_s)
-    request = {"pred": pred, "gold": gold, "match_types": list(match_types), "precision": precision, "strict": strict}
-    return _WORKER.run({**request, "timeout_s": timeout_s}, timeout_s)
+    args = (pred, gold, match_types, precision, strict, timeout_s)
+    future = _pool(1).schedule(_verify_reason, args=args, timeout=timeout_s + _WORKER_GRACE_S)
+    try:
+        return future.result()
+    except (FutureTimeout, ProcessExpired):
+        return "timeout"
+
+
+def _can_time_here() -> bool:
+    """Our timer needs signals, which only the main thread of a process receives."""
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+
+# --------------------------------------------------------------------------------------------- worker pool
+
+_POOLS: dict[int, ProcessPool] = {}
+_POOL_LOCK = threading.Lock()
+#: How pool workers start: from a forkserver (clean and quick) unless this process was itself forked from one
+#: that may own the forkserver, which only its starter can manage; then by spawning.
+_START_METHOD = ["forkserver"]
+_FINALIZER_PID = [0]
+
+
+def _pool(workers: int) -> ProcessPool:
+    """A process pool of ``workers`` graders, started once per size and kept for the life of the process.
+
+    Workers fork from a forkserver that has imported only this module: never from the trainer itself, whose
+    threads (and CUDA context) a forked child must not inherit.
+    """
+    with _POOL_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None or not pool.active:
+            context = multiprocessing.get_context(_START_METHOD[0])
+            if _START_METHOD[0] == "forkserver":
+                context.set_forkserver_preload([__name__])
+            pool = _POOLS[workers] = ProcessPool(max_workers=workers, context=context)
+            if _FINALIZER_PID[0] != os.getpid():  # multiprocessing children exit without running atexit hooks
+                multiprocessing.util.Finalize(None, _close_pools, exitpriority=0)
+                _FINALIZER_PID[0] = os.getpid()
+        return pool
+
+
+def _forget_pools_after_fork() -> None:
+    # A forked child (e.g. a DataLoader worker) inherits the pool objects but not their manager threads: it must
+    # start pools of its own rather than queue work no thread will ever send, and cannot use its parent's
+    # forkserver.
+    _POOLS.clear()
+    _START_METHOD[0] = "spawn"
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+@atexit.register
+def _close_pools() -> None:
+    """Stops this process's pools, so that neither the interpreter nor a multiprocessing parent waits on them."""
+    for pool in _POOLS.values():
+        pool.stop()
+        pool.join(timeout=5)
+    _POOLS.clear()
 
 
 def verify_answer(
@@ -463,19 +430,21 @@ def grade_choice(
 class Grader:
     """The grading settings of a task in one picklable object, so rewards, evaluation and workers agree.
 
-    ``kind`` is ``"math"`` (math-verify equivalence) or ``"choice"`` (boxed option letter).
+    ``kind`` is ``"math"`` (math-verify equivalence) or ``"choice"`` (boxed option letter). ``workers`` is the
+    number of processes :meth:`grade_many` spreads a batch over (0: grade in this process, one by one).
     """
 
     kind: str = "math"
     require_think: bool = True
     timeout_s: float = 5.0
     max_answer_chars: int = 1000
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("math", "choice"):
             raise ValueError(f"Grader.kind must be 'math' or 'choice', got {self.kind!r}")
-        if self.timeout_s <= 0 or self.max_answer_chars <= 0:
-            raise ValueError("Grader.timeout_s and Grader.max_answer_chars must be > 0")
+        if self.timeout_s <= 0 or self.max_answer_chars <= 0 or self.workers < 0:
+            raise ValueError("Grader.timeout_s and Grader.max_answer_chars must be > 0, Grader.workers >= 0")
 
     def detailed(self, response: str, gold: str) -> GradeResult:
         if self.kind == "choice":
@@ -490,3 +459,43 @@ class Grader:
 
     def __call__(self, response: str, gold: str) -> bool:
         return self.detailed(response, gold).correct
+
+    def grade_many(self, responses: Sequence[str], golds: Sequence[str]) -> list[GradeResult]:
+        """Grades ``responses[i]`` against ``golds[i]``, in parallel over ``workers`` processes when set.
+
+        Gold answers are checked here first, so a data bug raises in the caller rather than in a worker. Each
+        answer is bounded by ``timeout_s`` (see the module docstring for how), whatever the others do.
+        """
+        if len(responses) != len(golds):
+            raise ValueError(f"got {len(responses)} responses for {len(golds)} gold answers")
+        for gold in golds:
+            _check_gold(gold)
+        pairs = list(zip(responses, golds))
+        if self.workers == 0 or len(pairs) < 2:
+            return [self.detailed(r, g) for r, g in pairs]
+        pool = _pool(self.workers)
+        size = max(1, -(-len(pairs) // (4 * self.workers)))  # about four chunks per worker balances the load
+        chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+        futures = [
+            pool.schedule(_grade_chunk, args=(self, chunk), timeout=len(chunk) * self.timeout_s + _WORKER_GRACE_S)
+            for chunk in chunks
+        ]
+        results: list[GradeResult] = []
+        for chunk, future in zip(chunks, futures):
+            try:
+                results.extend(future.result())
+            except (FutureTimeout, ProcessExpired):  # a worker stuck in C code: isolate the answer that did it
+                results.extend(self._grade_alone(pool, pair) for pair in chunk)
+        return results
+
+    def _grade_alone(self, pool: ProcessPool, pair: tuple[str, str]) -> GradeResult:
+        future = pool.schedule(_grade_chunk, args=(self, [pair]), timeout=self.timeout_s + _WORKER_GRACE_S)
+        try:
+            return future.result()[0]
+        except (FutureTimeout, ProcessExpired):
+            return GradeResult(False, "timeout")
+
+
+def _grade_chunk(grader: Grader, pairs: list[tuple[str, str]]) -> list[GradeResult]:
+    """A pool task: grades pairs in the worker's main thread, where each answer gets its own timer."""
+    return [grader.detailed(response, gold) for response, gold in pairs]

@@ -1,8 +1,9 @@
-"""Evaluation metrics over groups of completions: pure functions on plain lists (or anything list-like).
+"""Metrics as pure functions: evaluation metrics over groups of completions (plain lists), and the per-step rollout
+statistics of training (tensors, as sums and counts so they reduce over ranks).
 
-Conventions follow the L1 evaluation protocol: a "group" is the ``n`` samples drawn for one problem; accuracy is
-pass@1 averaged over samples and problems; the length error is the *signed* relative error of the mean length,
-so a model that systematically over-thinks shows a positive error rather than hiding behind an absolute value.
+Evaluation follows the L1 protocol: a "group" is the ``n`` samples drawn for one problem; accuracy is pass@1
+averaged over samples and problems; the length error is the *signed* relative error of the mean length, so a
+model that systematically over-thinks shows a positive error rather than hiding behind an absolute value.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+import torch
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -102,3 +104,60 @@ def _nonempty(values: Sequence[int]) -> np.ndarray:
     if array.size == 0:
         raise ValueError("need at least one length")
     return array
+
+
+# ------------------------------------------------------------------------------------------- training rollouts
+
+#: Budget modes by the codes rollouts carry (``lcpo.rewards.MODE_CODES``).
+MODE_NAMES = ("exact", "max", "none")
+
+
+def rollout_sums(
+    rewards: torch.Tensor,
+    correct: torch.Tensor,
+    lengths: torch.Tensor,
+    budgets: torch.Tensor,
+    modes: torch.Tensor,
+    truncated: torch.Tensor,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every per-step rollout metric as ``(sum, count)`` over one rank's samples, to be summed over ranks.
+
+    Sums and counts (not means) so that ranks with unequal counts reduce exactly.
+    """
+    everyone = torch.ones_like(lengths, dtype=torch.bool)
+    budgeted = modes != MODE_NAMES.index("none")
+    rel = (lengths - budgets) / budgets.clamp(min=1)
+    over = (lengths > budgets).float()
+    sums: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def add(name: str, values: torch.Tensor, mask: torch.Tensor) -> None:
+        mask = mask.float()
+        sums[name] = ((values.float() * mask).sum(), mask.sum())
+
+    add("reward/mean", rewards, everyone)
+    add("reward/sq", rewards**2, everyone)
+    add("rollout/accuracy", correct, everyone)
+    add("rollout/mean_length", lengths, everyone)
+    add("rollout/truncated_share", truncated, everyone)
+    add("rollout/abs_rel_error", rel.abs(), budgeted)
+    add("rollout/rel_error", rel, budgeted)
+    for code, mode in enumerate(MODE_NAMES):
+        in_mode = modes == code
+        add(f"{mode}/accuracy", correct, in_mode)
+        add(f"{mode}/mean_length", lengths, in_mode)
+        if mode == "none":
+            continue
+        add(f"{mode}/abs_rel_error", rel.abs(), in_mode)
+        add(f"{mode}/rel_error", rel, in_mode)
+        if mode == "max":
+            add("max/over_budget_share", over, in_mode)
+    return sums
+
+
+def finish_sums(names: Sequence[str], totals: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Means from reduced ``[len(names), 2]`` (sum, count) rows; metrics without samples are left out, and
+    ``reward/sq`` becomes ``reward/std``."""
+    out = {name: total / count for name, (total, count) in zip(names, totals) if count > 0}
+    mean_sq = out.pop("reward/sq")
+    out["reward/std"] = (mean_sq - out["reward/mean"] ** 2).clamp(min=0).sqrt()
+    return out

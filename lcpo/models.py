@@ -10,9 +10,13 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
+from lcpo.config.model import ModelConfig
 from lcpo.tiny import build_tiny, load_tokenizer
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype a config names (``lcpo.config.model.DTYPES``)."""
+    return getattr(torch, name)
 
 
 def load_pretrained(
@@ -23,15 +27,15 @@ def load_pretrained(
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no transformers model at {path} (config.json missing)")
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], local_files_only=True, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype), local_files_only=True, **kwargs)
     return model, load_tokenizer(path)
 
 
-def load_policy(cfg) -> tuple[PreTrainedModel, object]:
+def load_policy(cfg: ModelConfig) -> tuple[PreTrainedModel, object]:
     """The policy named by a :class:`lcpo.config.ModelConfig`, with gradient checkpointing if asked."""
     if cfg.name == "tiny":
         model, tokenizer = build_tiny(cfg.tiny)
-        model = model.to(DTYPES[cfg.dtype])
+        model = model.to(torch_dtype(cfg.dtype))
     else:
         model, tokenizer = load_pretrained(cfg.path, cfg.dtype, cfg.attn_implementation)
     if cfg.gradient_checkpointing:

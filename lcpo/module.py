@@ -1,5 +1,6 @@
-"""LCPOModule: the policy, its frozen reference, and the GRPO update over one rollout batch.
+"""LCPOModule: the policy, its frozen reference, the rollout collector, and the GRPO update over one rollout batch.
 
+Each training step collects a rollout batch from the current policy (``lcpo.collector``), then updates on it.
 Manual optimisation, because one rollout batch feeds several optimiser steps (mini-batches x PPO epochs) that
 all use the log-probs of the policy that sampled it. Lightning's ``global_step`` therefore counts optimiser
 steps; ``rollout_step`` (= global_step // updates_per_step) counts rollout batches.
@@ -15,16 +16,24 @@ from typing import Any
 import lightning as L
 import torch
 
-from lcpo.config import AlgoConfig
-from lcpo.datamodule import PromptBatch, RolloutBatch, mode_mask
+from lcpo.collector import RolloutBatch, RolloutCollector
+from lcpo.config.algo import AlgoConfig
 from lcpo.losses import grpo_loss, token_logprobs
-from lcpo.rollout.base import RolloutEngine
+from lcpo.metrics import finish_sums, rollout_sums
+from lcpo.prompts import PromptBatch
 
 
 class LCPOModule(L.LightningModule):
-    """Owns the policy (trained) and the reference (frozen; only built when ``algo.kl_coef > 0``)."""
+    """Owns the policy (trained), the reference (frozen; only built when ``algo.kl_coef > 0``) and the collector."""
 
-    def __init__(self, policy: torch.nn.Module, tokenizer: Any, algo: AlgoConfig, temperature: float = 1.0):
+    def __init__(
+        self,
+        policy: torch.nn.Module,
+        tokenizer: Any,
+        algo: AlgoConfig,
+        collector: RolloutCollector,
+        temperature: float = 1.0,
+    ):
         super().__init__()
         self.automatic_optimization = False
         # The reference is rebuilt from the initial weights at start-up and never stored in checkpoints.
@@ -36,7 +45,7 @@ class LCPOModule(L.LightningModule):
         self.ref_model = None
         if algo.kl_coef > 0:
             self.ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
-        self.engine: RolloutEngine | None = None
+        self.collector = collector
         self.last_samples: list[dict] = []
 
     @property
@@ -77,12 +86,11 @@ class LCPOModule(L.LightningModule):
         step_start = time.perf_counter()
         if batch.step != self.rollout_step:
             raise RuntimeError(f"prompt stream is at step {batch.step} but the trainer is at {self.rollout_step}")
-        rb = self.trainer.datamodule.collect(self.engine, batch, rank=self.global_rank)
+        rb = self.collector.collect(batch, rank=self.global_rank)
         rb = self.transfer_batch_to_device(rb, self.device, 0)
         update_start = time.perf_counter()
         stats = self._update(rb)
-        if self.engine is not None:
-            self.engine.sync_weights(self.policy)
+        self.collector.engine.sync_weights(self.policy)
         update_seconds = time.perf_counter() - update_start
 
         self.last_samples = rb.samples
@@ -148,39 +156,11 @@ class LCPOModule(L.LightningModule):
         return stats
 
     def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
-        """Rollout statistics, reduced over all ranks as sums and counts so unequal per-rank counts stay exact."""
-        budgeted = ~mode_mask(rb.modes, "none")
-        budget = rb.budgets.clamp(min=1)
-        rel = (rb.lengths - rb.budgets) / budget
-        sums: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
-            "reward/mean": (rb.rewards, torch.ones_like(rb.rewards, dtype=torch.bool)),
-            "reward/sq": (rb.rewards**2, torch.ones_like(rb.rewards, dtype=torch.bool)),
-            "rollout/accuracy": (rb.correct, torch.ones_like(rb.correct, dtype=torch.bool)),
-            "rollout/mean_length": (rb.lengths, torch.ones_like(rb.lengths, dtype=torch.bool)),
-            "rollout/truncated_share": (rb.truncated.float(), torch.ones_like(rb.lengths, dtype=torch.bool)),
-            "rollout/abs_rel_error": (rel.abs(), budgeted),
-            "rollout/rel_error": (rel, budgeted),
-        }
-        for mode in ("exact", "max", "none"):
-            m = mode_mask(rb.modes, mode)
-            sums[f"{mode}/accuracy"] = (rb.correct, m)
-            sums[f"{mode}/mean_length"] = (rb.lengths, m)
-            if mode != "none":
-                sums[f"{mode}/abs_rel_error"] = (rel.abs(), m)
-                sums[f"{mode}/rel_error"] = (rel, m)
-        sums["max/over_budget_share"] = ((rb.lengths > rb.budgets).float(), mode_mask(rb.modes, "max"))
-        names = list(sums)
-        totals = torch.stack(
-            [torch.stack([(v.float() * m.float()).sum(), m.float().sum()]) for v, m in sums.values()]
-        ).to(self.device)
+        """Rollout statistics (``lcpo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
+        sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated)
+        totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
-        out = {}
-        for name, (total, count) in zip(names, totals):
-            if count > 0:
-                out[name] = total / count
-        mean_sq = out.pop("reward/sq")
-        out["reward/std"] = (mean_sq - out["reward/mean"] ** 2).clamp(min=0).sqrt()
-        return out
+        return finish_sums(list(sums), totals)
 
 
 def _chunks(n: int, size: int, offset: int = 0) -> list[slice]:

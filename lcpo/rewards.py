@@ -1,93 +1,85 @@
 """Rewards: LCPO's two length-controlled rewards and the length-shaping baselines users compare them against.
 
-Every formula is a pure function, elementwise over Python numbers or torch tensors (scalars in, float out).
-The trainer holds one :class:`Reward` built from config and calls it on a :class:`RewardInputs` batch, in which
-each sample carries its own mode and budget as data.
+Every formula is a pure function over tensors (anything ``torch.as_tensor`` accepts goes in, a float tensor of the
+broadcast shape comes out), so the trainer and the tests go through the same code. The trainer holds one
+:data:`Reward` built from config and calls it on a :class:`RewardInputs` batch, in which each sample carries its
+own mode and budget as data.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
-Number = float | int | bool
-Value = Number | torch.Tensor
+from lcpo.config.reward import REWARD_NAMES, RewardConfig
 
 MODE_CODES = {"exact": 0, "max": 1, "none": 2}
 
 
-def _tensors(*values: Value) -> tuple[list[torch.Tensor], bool]:
-    scalar = not any(isinstance(v, torch.Tensor) for v in values)
-    return [torch.as_tensor(v, dtype=torch.float64 if scalar else torch.float32) for v in values], scalar
+def _t(value: Any) -> torch.Tensor:
+    """A float tensor of ``value`` (float64 for Python numbers, so worked examples are exact to the printed digit)."""
+    if isinstance(value, torch.Tensor):
+        return value if value.is_floating_point() else value.float()
+    return torch.as_tensor(value, dtype=torch.float64)
 
 
-def _out(result: torch.Tensor, scalar: bool) -> Value:
-    return float(result) if scalar else result
-
-
-def lcpo_exact(correct: Value, target: Value, length: Value, alpha: float = 0.0003) -> Value:
+def lcpo_exact(correct: Any, target: Any, length: Any, alpha: float = 0.0003) -> torch.Tensor:
     """LCPO-Exact (paper Eq. 1): ``r = I(correct) - alpha * |target - length|``.
 
     No clipping: a far miss goes below -1, and wrong answers still receive the length term, so the length signal
     exists even where correctness is rare. E.g. alpha=0.0003: (1000, 1200, correct) -> 0.94; (100, 4000) -> -0.17.
     """
-    (c, t, n), scalar = _tensors(correct, target, length)
-    return _out(c - alpha * (t - n).abs(), scalar)
+    c, t, n = _t(correct), _t(target), _t(length)
+    return c - alpha * (t - n).abs()
 
 
-def lcpo_max(correct: Value, target: Value, length: Value, alpha: float = 0.001, delta: float = 0.5) -> Value:
+def lcpo_max(correct: Any, target: Any, length: Any, alpha: float = 0.001, delta: float = 0.5) -> torch.Tensor:
     """LCPO-Max (paper Eq. 2): ``r = I(correct) * clip(alpha * (target - length) + delta, 0, 1)``.
 
     Wrong answers get 0; at the budget a correct answer earns delta, under it up to 1, over it falling to 0
     (with the defaults: 1.0 at 500 tokens under, 0 at 500 over).
     """
-    (c, t, n), scalar = _tensors(correct, target, length)
-    return _out(c * torch.clamp(alpha * (t - n) + delta, 0.0, 1.0), scalar)
+    c, t, n = _t(correct), _t(target), _t(length)
+    return c * torch.clamp(alpha * (t - n) + delta, 0.0, 1.0)
 
 
-def correctness(correct: Value) -> Value:
-    """Plain GRPO: ``r = I(correct)``; also the score of no-budget prompts in the LCPO mixture."""
-    (c,), scalar = _tensors(correct)
-    return _out(c, scalar)
-
-
-def dapo_overlong(correct: Value, length: Value, max_length: Value, cache_length: float = 4096) -> Value:
+def dapo_overlong(correct: Any, length: Any, max_length: Any, cache_length: float = 4096) -> torch.Tensor:
     """DAPO's soft overlong punishment added to correctness (Yu et al. 2025, Eq. 13).
 
     With L_max = ``max_length`` and L_cache = ``cache_length`` (published: 20480 and 4096):
     penalty 0 for length <= L_max - L_cache, ``((L_max - L_cache) - length) / L_cache`` inside the cache
     interval, -1 beyond L_max. ``r = I(correct) + penalty``.
     """
-    (c, n, lmax), scalar = _tensors(correct, length, max_length)
+    c, n, lmax = _t(correct), _t(length), _t(max_length)
     soft = lmax - cache_length
     penalty = torch.where(n <= soft, torch.zeros_like(n), (soft - n) / cache_length)
     penalty = torch.where(n > lmax, -torch.ones_like(n), penalty)
-    return _out(c + penalty, scalar)
+    return c + penalty
 
 
 def cosine(
-    correct: Value,
-    length: Value,
-    max_length: Value,
+    correct: Any,
+    length: Any,
+    max_length: Any,
     correct_short: float = 2.0,
     correct_long: float = 1.0,
     wrong_short: float = -10.0,
     wrong_long: float = 0.0,
     exceed: float = -10.0,
-) -> Value:
+) -> torch.Tensor:
     """Cosine length-scaling reward (Yeo et al. 2025, "Demystifying Long CoT Reasoning"), published defaults.
 
     ``CosFn(t, T, a, b) = b + (a - b) * (1 + cos(pi * t / T)) / 2`` interpolates from a at t=0 to b at t=T:
     correct answers earn more when short (2 -> 1), wrong answers are punished less when long (-10 -> 0), so the
     model thinks longer only when it helps. Responses that reach ``max_length`` get ``exceed``.
     """
-    (c, n, T), scalar = _tensors(correct, length, max_length)
+    c, n, T = _t(correct), _t(length), _t(max_length)
     w = (1 + torch.cos(math.pi * torch.clamp(n / T, 0.0, 1.0))) / 2
     r = torch.where(c > 0, correct_long + (correct_short - correct_long) * w, wrong_long + (wrong_short - wrong_long) * w)
-    return _out(torch.where(n >= T, torch.full_like(r, exceed), r), scalar)
+    return torch.where(n >= T, torch.full_like(r, exceed), r)
 
 
 def kimi_length(correct: torch.Tensor, length: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -97,7 +89,7 @@ def kimi_length(correct: torch.Tensor, length: torch.Tensor, group: torch.Tensor
     ones ``min(0, lambda)`` (long wrong answers are punished, short ones are not rewarded). A group whose lengths
     are all equal gets 0.
     """
-    correct, length = correct.float(), length.float()
+    correct, length = _t(correct), _t(length)
     lam = torch.zeros_like(length)
     for g in torch.unique(group):
         idx = group == g
@@ -144,45 +136,11 @@ class RewardInputs:
         )
 
 
-class Reward(Protocol):
-    """Scores a batch of samples: ``RewardInputs -> [N]`` float tensor."""
-
-    def __call__(self, x: RewardInputs) -> torch.Tensor: ...
+#: Scores a batch of samples: ``RewardInputs -> [N]`` float tensor.
+Reward = Callable[[RewardInputs], torch.Tensor]
 
 
-@dataclass
-class RewardConfig:
-    """Which reward and its knobs (``conf/reward/*.yaml``). Each file sets the published defaults of its reward.
-
-    ``alpha`` is the exact reward's coefficient (and the max reward's when ``name=max``); ``max_alpha`` is the
-    max reward's coefficient inside ``mixed``.
-    """
-
-    name: str = "exact"
-    alpha: float = 0.0003
-    max_alpha: float = 0.001
-    delta: float = 0.5
-    cache_length: int = 4096
-    kimi_coef: float = 1.0
-    cosine_correct_short: float = 2.0
-    cosine_correct_long: float = 1.0
-    cosine_wrong_short: float = -10.0
-    cosine_wrong_long: float = 0.0
-    cosine_exceed: float = -10.0
-
-    def __post_init__(self) -> None:
-        if self.name not in REWARDS:
-            raise ValueError(f"reward.name must be one of {sorted(REWARDS)}, got {self.name!r}")
-        for key in ("alpha", "max_alpha", "kimi_coef"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"reward.{key} must be >= 0, got {getattr(self, key)}")
-        if not 0.0 <= self.delta <= 1.0:
-            raise ValueError(f"reward.delta must lie in [0, 1], got {self.delta}")
-        if self.cache_length < 1:
-            raise ValueError(f"reward.cache_length must be >= 1, got {self.cache_length}")
-
-
-def _by_mode(exact_rows: Callable[[RewardInputs], torch.Tensor], max_rows: Callable[[RewardInputs], torch.Tensor]) -> Reward:
+def _by_mode(exact_rows: Reward, max_rows: Reward) -> Reward:
     """Scores budgeted rows with the given formulas by their mode; rows without a budget by correctness."""
 
     def score(x: RewardInputs) -> torch.Tensor:
@@ -195,11 +153,11 @@ def _by_mode(exact_rows: Callable[[RewardInputs], torch.Tensor], max_rows: Calla
     return score
 
 
-def _exact(alpha: float) -> Callable[[RewardInputs], torch.Tensor]:
+def _exact(alpha: float) -> Reward:
     return lambda x: lcpo_exact(x.correct, x.budget, x.length, alpha)
 
 
-def _max(alpha: float, delta: float) -> Callable[[RewardInputs], torch.Tensor]:
+def _max(alpha: float, delta: float) -> Reward:
     return lambda x: lcpo_max(x.correct, x.budget, x.length, alpha, delta)
 
 
@@ -216,11 +174,10 @@ REWARDS: dict[str, Callable[[RewardConfig], Reward]] = {
         c.cosine_wrong_short, c.cosine_wrong_long, c.cosine_exceed,
     ),
 }
-
-#: Rewards that read the budget; the others ignore it (length-shaping baselines or plain correctness).
-BUDGET_AWARE = frozenset({"exact", "max", "mixed"})
+assert set(REWARDS) == set(REWARD_NAMES), "the reward table and the schema's REWARD_NAMES must list the same rewards"
 
 
 def build_reward(cfg: RewardConfig) -> Reward:
-    """The reward function named by ``cfg.name``."""
-    return REWARDS[cfg.name](cfg)
+    """The reward function named by ``cfg.name``, returning float32 rewards."""
+    reward = REWARDS[cfg.name](cfg)
+    return lambda x: reward(x).float()

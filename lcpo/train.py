@@ -20,16 +20,15 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from lcpo.callbacks import HFExport, RolloutProgressBar, SampleTable
+from lcpo.collector import RolloutCollector
 from lcpo.config import TrainConfig, validate
-from lcpo.datamodule import RolloutDataModule
-from lcpo.grading import Grader
+from lcpo.datamodule import PromptDataModule
 from lcpo.models import load_policy
 from lcpo.module import LCPOModule
 from lcpo.prompts import PromptBuilder
 from lcpo.rewards import build_reward
-from lcpo.rollout import SamplingConfig
 from lcpo.rollout.engines import build_engine
-from lcpo.tasks import build_task
+from lcpo.tasks import build_grader, build_task
 
 log = logging.getLogger(__name__)
 
@@ -70,34 +69,35 @@ def build_loggers(cfg: TrainConfig, out: Path) -> list:
     return loggers
 
 
-def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
+def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     """Everything a run needs, wired but not started."""
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.output_dir)
     policy, tokenizer = load_policy(cfg.model)
-    sampling = SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.top_k, cfg.rollout.max_new_tokens)
-    module = LCPOModule(policy, tokenizer, cfg.algo, temperature=cfg.rollout.temperature)
-    module.engine = build_engine(cfg.rollout, policy, tokenizer)
-    build_prompt = PromptBuilder(
-        cfg.prompt.template(), tokenizer, cfg.prompt.use_chat_template, cfg.prompt.response_prefix
-    )
-    datamodule = RolloutDataModule(
-        task=build_task(cfg.task),
-        sampler=cfg.budget.sampler(),
-        build_prompt=build_prompt,
-        grader=Grader(kind=cfg.task.grader, require_think=cfg.task.require_think),
+    budgets = cfg.budget.sampler()
+    collector = RolloutCollector(
+        engine=build_engine(cfg.rollout, policy, tokenizer),
+        grader=build_grader(cfg.task),
         reward=build_reward(cfg.reward),
-        sampling=sampling,
+        sampling=cfg.rollout.sampling(),
         group_size=cfg.algo.group_size,
-        prompts_per_step=cfg.algo.prompts_per_step,
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
         seed=cfg.seed,
         scale_std=cfg.algo.scale_std,
         adv_eps=cfg.algo.adv_eps,
         samples_per_table=cfg.trainer.samples_per_table,
     )
-    datamodule.start_step = lambda: module.rollout_step
+    module = LCPOModule(policy, tokenizer, cfg.algo, collector, temperature=cfg.rollout.temperature)
+    datamodule = PromptDataModule(
+        task=build_task(cfg.task),
+        sampler=budgets,
+        build_prompt=PromptBuilder(cfg.prompt, tokenizer),
+        prompts_per_step=cfg.algo.prompts_per_step,
+        seed=cfg.seed,
+        start_step=lambda: module.rollout_step,
+    )
     updates = cfg.algo.updates_per_step
     callbacks: list = [
         ModelCheckpoint(
@@ -134,14 +134,13 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, RolloutDataModule, L.Trainer]:
 
 def evaluate_policy(cfg: TrainConfig, module: LCPOModule, out: Path) -> list[dict]:
     """Evaluates the trained policy over ``cfg.eval`` on the training task with the protocol's sampling."""
-    from lcpo.evaluate import EvalTask, evaluate_models, protocol_rollout, write_report
+    from lcpo.evaluation import EvalTask, evaluate_models, write_report
 
-    grader = Grader(kind=cfg.task.grader, require_think=cfg.task.require_think)
     rows = evaluate_models(
         {"policy": (module.policy, module.tokenizer)},
-        [EvalTask(build_task(cfg.task), grader)],
+        [EvalTask(build_task(cfg.task), build_grader(cfg.task))],
         cfg.eval,
-        rollout=protocol_rollout(cfg.rollout),
+        rollout=cfg.rollout.with_protocol_sampling(),
         prompt=cfg.prompt,
         progress=cfg.trainer.progress_bar,
         samples_path=out / "samples.jsonl",

@@ -14,20 +14,19 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Protocol
+from typing import Callable, Iterator, Protocol
 
 import hydra
 import lightning as L
 import torch
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, IterableDataset
 
+from lcpo.batching import pack
 from lcpo.budgets import BudgetSampler, BudgetSpec
-from lcpo.config import BudgetConfig, ModelConfig, PromptConfig, TaskConfig
-from lcpo.datamodule import pack
+from lcpo.config import WarmstartConfig, WarmstartRunConfig
 from lcpo.models import load_policy
 from lcpo.prompts import PromptBuilder
 from lcpo.tasks import build_task
@@ -36,41 +35,6 @@ from lcpo.tasks.base import Problem
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-
-
-@dataclass
-class WarmstartConfig:
-    """SFT hyper-parameters and the verbosity range of the traces (``min_verbosity``..``max_verbosity``, uniform).
-
-    Verbosity is the task's unit of optional thinking (check lines for the synthetic task); its range sets the
-    spread of lengths the warm-started model produces, which the budgets taught by RL must overlap.
-    ``lr`` matters: at 3e-3 the tiny model was measured to stall at "every digit uniform" (no copying learned in
-    800 steps) where 1e-3 learned the same copy pattern in 200-300 steps.
-    """
-
-    steps: int = 1500
-    batch_size: int = 32
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 50
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    min_verbosity: int = 0
-    max_verbosity: int = 9
-    seed: int = 0
-    num_threads: Optional[int] = None
-    progress_bar: bool = True
-
-    def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "lr"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"warmstart.{key} must be > 0, got {getattr(self, key)}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"warmstart.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
-        if not 0 <= self.min_verbosity <= self.max_verbosity:
-            raise ValueError(
-                f"warmstart needs 0 <= min_verbosity <= max_verbosity, got {self.min_verbosity}, {self.max_verbosity}"
-            )
 
 
 class TraceTask(Protocol):
@@ -193,23 +157,6 @@ def run_warmstart(
     return out
 
 
-@dataclass
-class WarmstartRunConfig:
-    """What ``python -m lcpo.warmstart`` composes: the same model/task/budget/prompt groups as training."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    task: TaskConfig = field(default_factory=TaskConfig)
-    budget: BudgetConfig = field(default_factory=BudgetConfig)
-    prompt: PromptConfig = field(default_factory=PromptConfig)
-    warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
-    output_dir: str = "outputs/warmstart"
-
-
-def register() -> None:
-    """Registers ``warmstart_schema``, which ``conf/warmstart.yaml`` lists first (as ``train_schema`` for training)."""
-    ConfigStore.instance().store(name="warmstart_schema", node=WarmstartRunConfig)
-
-
 def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
     """Builds the policy, task and prompt builder named by ``cfg`` and warm-starts into ``<output_dir>/model``."""
     task = build_task(cfg.task)
@@ -221,7 +168,7 @@ def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
             "holds"
         )
     model, tokenizer = load_policy(cfg.model)
-    build_prompt = PromptBuilder(cfg.prompt.template(), tokenizer, cfg.prompt.use_chat_template, cfg.prompt.response_prefix)
+    build_prompt = PromptBuilder(cfg.prompt, tokenizer)
     return run_warmstart(
         cfg.warmstart, model, tokenizer, task, build_prompt, cfg.budget.sampler(), Path(cfg.output_dir) / "model"
     )
@@ -234,8 +181,6 @@ def main(cfg: DictConfig) -> None:
     path = warmstart_from_config(run_cfg)
     log.info("warm-started model saved to %s", path)
 
-
-register()
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 
 #: The smallest setting that still trains: a 2-layer 32-wide model, 4 prompts x 4 samples, short answers.
 FAST_TRAIN = [
+    "model=tiny",
     "model.tiny.hidden_size=32",
     "model.tiny.num_layers=2",
     "model.tiny.num_heads=2",

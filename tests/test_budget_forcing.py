@@ -13,7 +13,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from lcpo.rollout.base import SamplingConfig
 from lcpo.rollout.budget_forcing import BudgetForcingEngine
-from lcpo.tiny import build_tiny, build_tokenizer, TinyModelConfig
+from lcpo.config import TinyModelConfig
+from lcpo.tiny import build_tiny, build_tokenizer
 
 SAMPLING = SamplingConfig(temperature=0.6, top_p=0.95, max_new_tokens=64)
 

@@ -3,13 +3,14 @@ from collections import Counter
 
 import pytest
 
+from lcpo.config import PromptConfig
+
 from lcpo.budgets import (
     BudgetSampler,
     BudgetSpec,
     ChoiceBudget,
     FixedBudget,
     LogUniformBudget,
-    PromptTemplate,
     UniformBudget,
     grid_specs,
     sample_specs,
@@ -80,13 +81,13 @@ def test_signed_encoding_round_trips():
 
 
 def test_prompt_wording_matches_reference():
-    t = PromptTemplate()
+    t = PromptConfig()
     assert t.render("What is 1+1?", BudgetSpec("exact", 1024)) == (
         "What is 1+1? Let's think step by step and output the final answer within \\boxed{}. Think for 1024 tokens."
     )
     assert t.render("Q", BudgetSpec("max", 512)).endswith("Think for maximum 512 tokens.")
     assert t.render("Q", BudgetSpec("none", None)).endswith("within \\boxed{}.")
-    custom = PromptTemplate(instruction="", exact="Budget: {budget}.", separator="\n")
+    custom = PromptConfig(instruction="", exact="Budget: {budget}.", separator="\n")
     assert custom.render("Q", BudgetSpec("exact", 7)) == "Q\nBudget: 7."
 
 
@@ -94,3 +95,4 @@ def test_grid_specs_order():
     assert grid_specs([1, 2], ["exact", "max"]) == [
         BudgetSpec("exact", 1), BudgetSpec("exact", 2), BudgetSpec("max", 1), BudgetSpec("max", 2)
     ]
+

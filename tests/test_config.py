@@ -72,3 +72,4 @@ def test_demo_experiment_composes_with_a_model_folder(compose_train, tmp_path):
     stage2 = compose_train("experiment=demo_max", "model=hf", f"model.path={tmp_path}", output_dir=tmp_path, fast=False)
     assert (stage2.reward.name, stage2.budget.max_share, stage2.reward.alpha) == ("mixed", 0.5, cfg.reward.alpha)
     assert stage2.eval == cfg.eval and stage2.trainer.max_steps < cfg.trainer.max_steps
+

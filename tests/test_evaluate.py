@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from lcpo import evaluate
-from lcpo.config import RolloutConfig
-from lcpo.evaluate import EvalGrid, EvaluateConfig, evaluate_models, write_report
+from lcpo import evaluate, evaluation
+from lcpo.config import EvalGrid, EvaluateConfig, RolloutConfig, TinyModelConfig
+from lcpo.evaluation import evaluate_models, write_report
 from lcpo.rollout.base import Completion
 from lcpo.tasks.files import load_file_task
 from lcpo.tasks.synthetic import SyntheticTask
-from lcpo.tiny import TinyModelConfig, build_tiny, save_tiny
+from lcpo.tiny import build_tiny, save_tiny
 
 ROW_KEYS = {"model", "task", "mode", "budget", "n", "samples", "accuracy", "pass_at_k", "mean_tokens",
             "length_std", "rel_error", "over_budget_share"}
@@ -74,7 +74,7 @@ def test_grading_and_metrics_are_wired_per_problem_kind(tmp_path, monkeypatch):
     lines = [{"problem": "1+1?", "answer": "2"}, {"question": "Prime?", "choices": ["4", "5"], "answer": "B"}]
     (tmp_path / "mix.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     task = load_file_task(tmp_path / "mix.jsonl")
-    monkeypatch.setattr(evaluate, "build_engine", lambda rollout, model, tok: ScriptedEngine(task.problems, right=1))
+    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok: ScriptedEngine(task.problems, right=1))
     model = build_tiny(SMALL)
     (row,) = evaluate_models({"m": model}, [task], EvalGrid(budgets=[20], modes=["max"], samples=4, pass_k=2),
                              progress=False)
@@ -94,7 +94,7 @@ def test_s1_prompts_carry_the_budget_sentence_the_grid_asks_for(monkeypatch, for
             seen.extend(zip(prompts, budgets))
             return [[Completion([0], [1] * 41, "</think>\\boxed{0}", "eos")] * n for _ in prompts]
 
-    monkeypatch.setattr(evaluate, "build_engine", lambda rollout, model, tok: Recorder())
+    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok: Recorder())
     grid = EvalGrid(budgets=[40], samples=1, problems=2, forced_prompt=forced_prompt)
     evaluate_models({"m": build_tiny(SMALL)}, [SyntheticTask()], grid, rollout=RolloutConfig(name="budget_forcing"),
                     progress=False)

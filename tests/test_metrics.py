@@ -62,3 +62,4 @@ def test_group_metrics_of_one_cell():
         metrics.group_metrics(correct, [[1, 2], [3]], budget=100, k=1)
     with pytest.raises(ValueError):
         metrics.accuracy([])
+

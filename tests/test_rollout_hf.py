@@ -1,6 +1,7 @@
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.hf import HFEngine
-from lcpo.tiny import TinyModelConfig, build_tiny
+from lcpo.config import TinyModelConfig
+from lcpo.tiny import build_tiny
 
 
 def _engine():

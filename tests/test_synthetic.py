@@ -4,9 +4,10 @@ import random
 
 import pytest
 
-from lcpo.budgets import BudgetSampler, BudgetSpec, PromptTemplate, UniformBudget
+from lcpo.budgets import BudgetSampler, BudgetSpec, UniformBudget
+from lcpo.config import PromptConfig, SyntheticTaskConfig
 from lcpo.grading import grade
-from lcpo.tasks.synthetic import SyntheticTask, SyntheticTaskConfig, response_tokens
+from lcpo.tasks.synthetic import SyntheticTask, response_tokens
 from lcpo.tiny import build_tokenizer
 
 
@@ -93,7 +94,7 @@ def test_warmstart_trace_length_ignores_the_prompt_budget():
     from lcpo.warmstart import TraceStream
 
     tok = build_tokenizer()
-    template = PromptTemplate(instruction="")
+    template = PromptConfig(instruction="")
     stream = TraceStream(
         SyntheticTask(), lambda p, s: template.render(p.question, s) + "\n",
         BudgetSampler(UniformBudget(30, 99)), tok, batch_size=1, verbosity=(0, 9),

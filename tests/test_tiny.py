@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lcpo.tiny import TinyModelConfig, build_tiny, build_tokenizer, load_tiny, load_tokenizer, save_tiny
+from lcpo.config import TinyModelConfig
+from lcpo.tiny import build_tiny, build_tokenizer, load_tiny, load_tokenizer, save_tiny
 
 TEXT = "4+7+5 mod 10 = ? Think for 120 tokens.\n<think>4+7=1\n1+5=6\ncheck 4+7=1\n</think>\n\\boxed{6}"
 SMALL = dict(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)

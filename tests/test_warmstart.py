@@ -4,12 +4,13 @@ import random
 
 import torch
 
-from lcpo.budgets import BudgetSampler, PromptTemplate, UniformBudget
-from lcpo.tasks.synthetic import SyntheticTask, SyntheticTaskConfig
-from lcpo.tiny import TinyModelConfig, build_tiny, load_tiny
-from lcpo.warmstart import IGNORE_INDEX, TraceStream, WarmstartConfig, lr_factor, run_warmstart
+from lcpo.budgets import BudgetSampler, UniformBudget
+from lcpo.config import PromptConfig, SyntheticTaskConfig, TinyModelConfig, WarmstartConfig
+from lcpo.tasks.synthetic import SyntheticTask
+from lcpo.tiny import build_tiny, load_tiny
+from lcpo.warmstart import IGNORE_INDEX, TraceStream, lr_factor, run_warmstart
 
-TEMPLATE = PromptTemplate(instruction="")
+TEMPLATE = PromptConfig(instruction="")
 
 
 def build_prompt(problem, spec) -> str:

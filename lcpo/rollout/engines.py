@@ -6,10 +6,11 @@ from typing import Any
 
 import torch
 
+from lcpo.config.rollout import RolloutConfig
 from lcpo.rollout.base import RolloutEngine
 
 
-def build_engine(cfg: Any, model: torch.nn.Module, tokenizer: Any) -> RolloutEngine:
+def build_engine(cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any) -> RolloutEngine:
     """``rollout=hf`` (transformers generate), ``rollout=vllm`` (GPU, extra ``vllm``) or ``budget_forcing`` (s1)."""
     if cfg.name == "hf":
         from lcpo.rollout.hf import HFEngine

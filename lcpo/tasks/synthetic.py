@@ -14,10 +14,7 @@ either way): ``none`` (``check 2=6``); ``restate``, the budget itself (``ck 2/55
 countdown but stops at random; a countdown makes the rule LCPO has to learn local (stop once the count falls under
 ten) where the other formats leave it to compare a line number with a budget read from the prompt.
 
-Measured (LCPO-Exact from the warm-start, KL 0.02 unless said, 150 steps; Pearson r of mean length with budget and
-mean |rel error| at budgets 35/55/75/95): countdown r 1.000 and 0.002; restated budgets (KL 0.1) 0.995 and 0.07 from
-one warm-start, 0.78 and 0.32 from another; plain check lines 0.90 and 0.20 (KL 0.1: 0.94 and 0.23). Without a
-countdown, learning the budget-to-length rule came late and suddenly, at a step that varied between runs.
+Measurements of the three formats are in docs/measurements.md.
 
 Example (3 terms, 1 check, countdown)::
 
@@ -28,53 +25,14 @@ Example (3 terms, 1 check, countdown)::
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from lcpo.budgets import BudgetSpec
+from lcpo.config.task import SyntheticTaskConfig
 from lcpo.tasks.base import Problem
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 #: Check lines carry a one-digit number.
 MAX_CHECKS = 9
-#: What check lines say about the budget (see the module docstring).
-BUDGET_IN_TRACE = ("none", "restate", "countdown")
-
-
-@dataclass
-class SyntheticTaskConfig:
-    """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
-
-    ``distinct`` draws the terms without replacement, so no lookup of a term in the question is ambiguous.
-    ``budget_in_trace`` is what check lines say about the prompt's budget: none, restate, countdown (see the module).
-    Measured with the default tiny model (bs 32, lr 1e-3): 3 terms reach 100% greedy accuracy within 1500 SFT steps
-    with countdown traces (at 1300, some seeds and earlier trace formats had not yet learned which term comes
-    second); with 3-6 terms it learned the copies but not which term comes next (chance accuracy after 1300 steps).
-    How many check lines a trace carries is the warm-start's choice (``WarmstartConfig.min/max_verbosity``).
-    """
-
-    min_terms: int = 3
-    max_terms: int = 3
-    max_value: int = 9
-    modulus: int = 10
-    distinct: bool = True
-    eval_size: int = 256
-    budget_in_trace: str = "countdown"
-
-    def __post_init__(self) -> None:
-        if not 2 <= self.min_terms <= self.max_terms:
-            raise ValueError(
-                f"task.synthetic needs 2 <= min_terms <= max_terms, got {self.min_terms}, {self.max_terms}"
-            )
-        if self.max_value < 1 or self.modulus < 2:
-            raise ValueError(f"task.synthetic needs max_value >= 1 and modulus >= 2, got {self.max_value}, {self.modulus}")
-        if self.distinct and self.max_terms > self.max_value + 1:
-            raise ValueError(
-                f"task.synthetic.distinct needs max_terms <= max_value + 1, got {self.max_terms} > {self.max_value + 1}"
-            )
-        if self.budget_in_trace not in BUDGET_IN_TRACE:
-            raise ValueError(f"task.synthetic.budget_in_trace must be one of {BUDGET_IN_TRACE}, got {self.budget_in_trace!r}")
-        if self.eval_size < 1:
-            raise ValueError(f"task.synthetic.eval_size must be >= 1, got {self.eval_size}")
 
 
 class SyntheticTask:

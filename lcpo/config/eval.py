@@ -1,8 +1,5 @@
-"""The evaluation grid: which budgets and modes are measured, how often, and with which generation caps.
-
-A module of its own, free of other ``lcpo`` imports, so that the training config can embed an ``EvalGrid`` (for an
-evaluation at the end of a run) without importing the evaluator.
-"""
+"""The evaluation grid: which budgets and modes are measured, how often, and with which generation caps (``eval`` in
+training, ``grid`` in ``lcpo.evaluate``)."""
 
 from __future__ import annotations
 
@@ -55,3 +52,4 @@ class EvalGrid:
         if mode == "exact":
             return max(1, int(self.exact_factor * budget))
         return self.max_mode_cap if mode == "max" else budget
+

@@ -1,0 +1,68 @@
+"""The structured config schema: one dataclass per config group, registered in Hydra's ConfigStore.
+
+YAML files under ``conf/`` choose values; these dataclasses fix the keys and types (a typo'd key or a string for
+a float fails at compose time) and their ``__post_init__`` checks ranges with messages that name the key.
+``validate`` converts a composed DictConfig into these objects, which runs those checks, then checks the rules
+that span groups. The package depends only on ``lcpo.budgets``, ``lcpo.losses`` and ``lcpo.rollout.base``, so
+anything may import it without a cycle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from lcpo.config.algo import AlgoConfig
+from lcpo.config.budget import BudgetConfig
+from lcpo.config.eval import FORCED, EvalGrid
+from lcpo.config.evaluate import EvaluateConfig
+from lcpo.config.logger import LoggerConfig
+from lcpo.config.model import DTYPES, ModelConfig, TinyModelConfig
+from lcpo.config.prompt import PromptConfig
+from lcpo.config.reward import BUDGET_AWARE, REWARD_NAMES, RewardConfig
+from lcpo.config.rollout import RolloutConfig
+from lcpo.config.task import BUDGET_IN_TRACE, SyntheticTaskConfig, TaskConfig
+from lcpo.config.train import TrainConfig, check_cross_group
+from lcpo.config.trainer import TrainerConfig
+from lcpo.config.warmstart import WarmstartConfig, WarmstartRunConfig
+
+#: The repository's config folder (the package is installed editable from the repository).
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+#: The schema each top-level config file lists first in its defaults.
+SCHEMAS = {"train_schema": TrainConfig, "warmstart_schema": WarmstartRunConfig, "evaluate_schema": EvaluateConfig}
+
+
+def register() -> None:
+    """Registers the top-level schemas, so every group of ``conf/<name>.yaml`` merges into a typed node."""
+    for name, node in SCHEMAS.items():
+        ConfigStore.instance().store(name=name, node=node)
+
+
+def compose_config(name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """Composes ``conf/<name>.yaml`` with overrides, as its command line would (for code and tests)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
+
+
+def validate(cfg: DictConfig) -> TrainConfig:
+    """Turns a composed training config into a checked :class:`TrainConfig` (raises ValueError naming the key)."""
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, TrainConfig):
+        raise TypeError(f"expected a training config (conf/train.yaml), got {type(obj).__name__}")
+    check_cross_group(obj)
+    return obj
+
+
+register()
+
+__all__ = [
+    "AlgoConfig", "BUDGET_AWARE", "BUDGET_IN_TRACE", "BudgetConfig", "CONF_DIR", "DTYPES", "EvalGrid",
+    "EvaluateConfig", "FORCED", "LoggerConfig", "ModelConfig", "PromptConfig", "REWARD_NAMES", "RewardConfig",
+    "RolloutConfig", "SyntheticTaskConfig", "TaskConfig", "TinyModelConfig", "TrainConfig", "TrainerConfig",
+    "WarmstartConfig", "WarmstartRunConfig", "compose_config", "register", "validate",
+]

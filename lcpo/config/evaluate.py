@@ -1,0 +1,45 @@
+"""``conf/evaluate.yaml``'s schema: which models are evaluated, on which tasks, over which budget grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from lcpo.config.checks import one_of, positive
+from lcpo.config.eval import EvalGrid
+from lcpo.config.logger import LoggerConfig
+from lcpo.config.model import DTYPES
+from lcpo.config.prompt import PromptConfig
+from lcpo.config.rollout import RolloutConfig
+from lcpo.config.task import TaskConfig
+
+
+@dataclass
+class EvaluateConfig:
+    """``task`` is the lead task; ``extra_files`` adds file tasks (JSONL/parquet, kind auto, graded like ``task``).
+    ``logger`` reuses the training logger group (wandb only)."""
+
+    models: Any = None
+    task: TaskConfig = field(default_factory=TaskConfig)
+    extra_files: list[str] = field(default_factory=list)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(temperature=0.6, top_p=0.95))
+    grid: EvalGrid = field(default_factory=EvalGrid)
+    logger: LoggerConfig = field(default_factory=lambda: LoggerConfig(wandb=False, csv=False))
+    dtype: str = "float32"
+    attn_implementation: Optional[str] = "eager"
+    device: str = "auto"
+    num_threads: Optional[int] = None
+    progress_bar: bool = True
+    plots: bool = True
+    save_samples: bool = True
+    output_dir: str = "outputs/evaluate"
+
+    def __post_init__(self) -> None:
+        one_of("dtype", self.dtype, DTYPES)
+        if self.rollout.name == "vllm" and self.device == "cpu":
+            raise ValueError("rollout=vllm needs a GPU; use rollout=hf on CPU")
+        if not self.models:
+            raise ValueError("models is empty: pass models='{name: /path/to/model}' or models='[/path/to/model]'")
+        if self.num_threads is not None:
+            positive("num_threads", self.num_threads)

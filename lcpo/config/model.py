@@ -1,0 +1,65 @@
+"""The ``model`` group: which policy to train, its shape when built locally, and how it is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from lcpo.config.checks import one_of, positive
+
+#: Parameter dtypes by name; ``lcpo.models`` turns a name into ``getattr(torch, name)``.
+DTYPES = ("float32", "bfloat16", "float16")
+#: Architectures the tiny policy can take (``lcpo.tiny`` maps them to transformers classes).
+TINY_ARCHITECTURES = ("llama", "qwen2")
+
+
+@dataclass
+class TinyModelConfig:
+    """Shape of the locally built tiny policy. The defaults train in minutes on two CPU cores (about 0.2 M
+    parameters); ``attn_implementation`` is set on the tiny model's config (``ModelConfig`` has its own for
+    folders)."""
+
+    arch: str = "llama"
+    hidden_size: int = 64
+    num_layers: int = 3
+    num_heads: int = 2
+    intermediate_size: int = 128
+    max_position_embeddings: int = 512
+    rope_theta: float = 10000.0
+    tie_word_embeddings: bool = True
+    attn_implementation: str = "sdpa"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        one_of("model.tiny.arch", self.arch, TINY_ARCHITECTURES)
+        for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_position_embeddings"):
+            positive(f"model.tiny.{key}", getattr(self, key))
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"model.tiny.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
+
+
+@dataclass
+class ModelConfig:
+    """The policy: ``tiny`` is built locally from ``tiny``; ``hf`` loads a transformers folder at ``path``.
+
+    ``attn_implementation`` applies to ``hf``; the tiny model takes its own from ``tiny.attn_implementation``.
+    """
+
+    name: str = "tiny"
+    path: Optional[str] = None
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    dtype: str = "float32"
+    attn_implementation: Optional[str] = "eager"
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        one_of("model.name", self.name, ("tiny", "hf"))
+        one_of("model.dtype", self.dtype, DTYPES)
+        if self.name == "hf":
+            if not self.path:
+                raise ValueError("model.path is required for model=hf (a local transformers model folder)")
+            if not Path(self.path).expanduser().is_dir():
+                raise ValueError(f"model.path does not exist or is not a folder: {self.path}")

@@ -1,0 +1,43 @@
+"""The ``reward`` group: which reward scores a rollout and its coefficients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lcpo.config.checks import in_range, one_of, positive
+
+#: Every reward ``lcpo.rewards.build_reward`` knows (it checks that its table matches this list).
+REWARD_NAMES = ("exact", "max", "mixed", "correctness", "dapo", "kimi", "cosine")
+#: Rewards that read the budget; the others ignore it (length-shaping baselines or plain correctness).
+BUDGET_AWARE = frozenset({"exact", "max", "mixed"})
+
+
+@dataclass
+class RewardConfig:
+    """Which reward and its knobs (``conf/reward/*.yaml``). Each file sets the published defaults of its reward.
+
+    ``alpha`` is the exact reward's coefficient (and the max reward's when ``name=max``); ``max_alpha`` is the
+    max reward's coefficient inside ``mixed``. ``cache_length`` is DAPO's soft-overlong interval ``L_cache``.
+    """
+
+    name: str = "exact"
+    alpha: float = 0.0003
+    max_alpha: float = 0.001
+    delta: float = 0.5
+    cache_length: int = 4096
+    kimi_coef: float = 1.0
+    cosine_correct_short: float = 2.0
+    cosine_correct_long: float = 1.0
+    cosine_wrong_short: float = -10.0
+    cosine_wrong_long: float = 0.0
+    cosine_exceed: float = -10.0
+
+    def __post_init__(self) -> None:
+        one_of("reward.name", self.name, REWARD_NAMES)
+        for key in ("alpha", "max_alpha", "kimi_coef"):
+            positive(f"reward.{key}", getattr(self, key), allow_zero=True)
+        in_range("reward.delta", self.delta, 0.0, 1.0)
+        positive("reward.cache_length", self.cache_length)
+        for key in ("cosine_correct_short", "cosine_correct_long", "cosine_wrong_short", "cosine_wrong_long",
+                    "cosine_exceed"):
+            in_range(f"reward.{key}", getattr(self, key), -1e6, 1e6)

@@ -1,0 +1,70 @@
+"""``conf/train.yaml``'s schema: every group of a training run, and the rules that span groups."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lcpo.config.algo import AlgoConfig
+from lcpo.config.budget import BudgetConfig
+from lcpo.config.eval import EvalGrid
+from lcpo.config.logger import LoggerConfig
+from lcpo.config.model import ModelConfig
+from lcpo.config.prompt import PromptConfig
+from lcpo.config.reward import BUDGET_AWARE, RewardConfig
+from lcpo.config.rollout import RolloutConfig
+from lcpo.config.task import TaskConfig
+from lcpo.config.trainer import TrainerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``python -m lcpo.train`` needs. ``output_dir`` defaults to Hydra's run folder.
+
+    ``eval_at_end`` evaluates the final policy over the ``eval`` grid into ``<output_dir>/eval/`` (sweeps turn it
+    on, so that ``lcpo.report`` can compare their jobs).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    output_dir: str = "outputs/train"
+    ckpt_path: Optional[str] = None
+    eval_at_end: bool = False
+    eval: EvalGrid = field(default_factory=lambda: EvalGrid(samples=4, problems=64))
+
+
+def check_cross_group(cfg: TrainConfig) -> None:
+    """Rules that span groups: errors for what cannot train, warnings for what trains badly."""
+    if cfg.rollout.name == "budget_forcing":
+        raise ValueError("rollout=budget_forcing is the s1 evaluation baseline; train with rollout=hf or rollout=vllm")
+    budgets = cfg.budget.sampler()
+    if cfg.reward.name in BUDGET_AWARE and budgets.none_share == 1.0:
+        raise ValueError(f"reward={cfg.reward.name} needs budgets, but budget.none_share is 1.0")
+    exact_share = 1.0 - budgets.max_share - budgets.none_share
+    largest = budgets.distribution.largest
+    if exact_share > 0 and cfg.rollout.max_new_tokens < largest:
+        log.warning(
+            "rollout.max_new_tokens (%d) is smaller than the largest budget (%d): exact-mode prompts with large "
+            "budgets cannot be met",
+            cfg.rollout.max_new_tokens,
+            largest,
+        )
+    mismatch = {"exact": budgets.max_share > 0, "max": exact_share > 0}.get(cfg.reward.name, False)
+    if mismatch:
+        log.warning(
+            "reward=%s scores every budgeted prompt with its own formula, but the budget mixture also has other "
+            "modes (budget.max_share=%s); reward=mixed scores each prompt by its mode",
+            cfg.reward.name,
+            budgets.max_share,
+        )

@@ -1,0 +1,58 @@
+"""``conf/warmstart.yaml``'s schema: the supervised warm-start of the tiny policy on generated traces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lcpo.config.budget import BudgetConfig
+from lcpo.config.checks import in_range, positive
+from lcpo.config.model import ModelConfig
+from lcpo.config.prompt import PromptConfig
+from lcpo.config.task import TaskConfig
+
+
+@dataclass
+class WarmstartConfig:
+    """SFT hyper-parameters and the verbosity range of the traces (``min_verbosity``..``max_verbosity``, uniform).
+
+    Verbosity is the task's unit of optional thinking (check lines for the synthetic task); its range sets the
+    spread of lengths the warm-started model produces, which the budgets taught by RL must overlap. The learning
+    rate matters for the tiny model (docs/measurements.md).
+    """
+
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    min_verbosity: int = 0
+    max_verbosity: int = 9
+    seed: int = 0
+    num_threads: Optional[int] = None
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "lr"):
+            positive(f"warmstart.{key}", getattr(self, key))
+        for key in ("warmup_steps", "weight_decay", "grad_clip"):
+            positive(f"warmstart.{key}", getattr(self, key), allow_zero=True)
+        in_range("warmstart.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        if not 0 <= self.min_verbosity <= self.max_verbosity:
+            raise ValueError(
+                f"warmstart needs 0 <= min_verbosity <= max_verbosity, got {self.min_verbosity}, {self.max_verbosity}"
+            )
+
+
+@dataclass
+class WarmstartRunConfig:
+    """What ``python -m lcpo.warmstart`` composes: the same model/task/budget/prompt groups as training."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
+    output_dir: str = "outputs/warmstart"
