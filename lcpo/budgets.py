@@ -52,6 +52,11 @@ class BudgetDistribution(Protocol):
     def sample(self, rng: random.Random) -> int: ...
 
     @property
+    def smallest(self) -> int:
+        """The smallest budget this distribution can produce."""
+        ...
+
+    @property
     def largest(self) -> int:
         """The largest budget this distribution can produce (used to check generation caps)."""
         ...
@@ -71,6 +76,9 @@ class UniformBudget:
     def sample(self, rng: random.Random) -> int:
         return rng.randint(self.low, self.high)
 
+    @property
+    def smallest(self) -> int:
+        return self.low
 
     @property
     def largest(self) -> int:
@@ -93,6 +101,9 @@ class LogUniformBudget:
     def sample(self, rng: random.Random) -> int:
         return max(1, int(2 ** rng.uniform(self.low_exp, self.high_exp)))
 
+    @property
+    def smallest(self) -> int:
+        return max(1, int(2**self.low_exp))
 
     @property
     def largest(self) -> int:
@@ -112,6 +123,9 @@ class FixedBudget:
     def sample(self, rng: random.Random) -> int:
         return self.value
 
+    @property
+    def smallest(self) -> int:
+        return self.value
 
     @property
     def largest(self) -> int:
@@ -131,6 +145,9 @@ class ChoiceBudget:
     def sample(self, rng: random.Random) -> int:
         return rng.choice(self.values)
 
+    @property
+    def smallest(self) -> int:
+        return min(self.values)
 
     @property
     def largest(self) -> int:
@@ -163,6 +180,12 @@ class BudgetSampler:
         if u < self.none_share + self.max_share:
             return BudgetSpec("max", budget)
         return BudgetSpec("exact", budget)
+
+
+def spread_budgets(distribution: BudgetDistribution, n: int = 4) -> list[int]:
+    """``n`` budgets spread over the distribution's range: the midpoints of its ``n`` equal parts."""
+    lo, hi = distribution.smallest, distribution.largest
+    return sorted({round(lo + (hi - lo) * (i + 0.5) / n) for i in range(n)})
 
 
 def sample_specs(sampler: BudgetSampler, n: int, seed: int) -> list[BudgetSpec]:

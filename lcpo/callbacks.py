@@ -1,4 +1,5 @@
-"""Callbacks that turn training into artefacts people use: HF exports and tables of sample completions."""
+"""Callbacks that turn training into artefacts people use and things to watch: HF exports, tables of sample
+completions, a progress bar over rollout steps, and a periodic budget-grid validation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+
+from lcpo.config import EvalGrid, PromptConfig, RolloutConfig
+from lcpo.evaluation import EvalTask, evaluate_engine, write_report
+from lcpo.metrics import pearson
 
 SAMPLE_COLUMNS = ["step", "mode", "budget", "length", "correct", "reward", "prompt", "text"]
 
@@ -74,3 +79,61 @@ class RolloutProgressBar(RichProgressBar):
         items.pop("v_num", None)
         return items
 
+
+class GridValidation(L.Callback):
+    """Every ``every_n_steps`` rollout steps, evaluates the live policy over a small budget grid with the training
+    engine (so a vLLM engine is reused, with the weights it was just given) and reports how well it follows its
+    budgets: scalars per mode and budget, the length-vs-budget and accuracy-vs-tokens plots and a table in wandb,
+    and the same files under ``<dir>/step_<k>/`` for runs without wandb.
+    """
+
+    def __init__(
+        self,
+        task: EvalTask,
+        grid: EvalGrid,
+        rollout: RolloutConfig,
+        prompt: PromptConfig,
+        dirpath: Path,
+        every_n_steps: int,
+    ):
+        self.task, self.grid, self.rollout, self.prompt = task, grid, rollout, prompt
+        self.dirpath, self.every_n_steps = Path(dirpath), every_n_steps
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = pl_module.rollout_step
+        if not self.every_n_steps or step % self.every_n_steps:
+            return
+        rows = evaluate_engine(
+            pl_module.collector.engine, pl_module.tokenizer, "policy", [self.task], self.grid,
+            rollout=self.rollout, prompt=self.prompt,
+        )
+        paths = write_report(rows, self.dirpath / f"step_{step}")
+        scalars = validation_scalars(rows)
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=trainer.global_step)
+            if isinstance(logger, WandbLogger):
+                columns = [c for c in rows[0] if c != "lengths"]
+                logger.log_table("val/table", columns=columns, data=[[r[c] for c in columns] for r in rows])
+                logger.log_image("val/plots", images=[str(paths[n]) for n in VALIDATION_PLOTS], caption=list(VALIDATION_PLOTS))
+
+
+#: The plots validation shows in wandb (``write_report`` writes them all under the run folder).
+VALIDATION_PLOTS = ("length_vs_budget.png", "accuracy_vs_tokens.png")
+
+
+def validation_scalars(rows: list[dict]) -> dict[str, float]:
+    """``val/<mode>/...`` scalars from report rows: per budget (mean tokens, accuracy, relative error) and over the
+    grid (accuracy, mean |relative error|, Pearson r of mean tokens with budget, worst over-budget share)."""
+    out: dict[str, float] = {}
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        series = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["budget"])
+        for r in series:
+            for key in ("mean_tokens", "accuracy", "rel_error"):
+                out[f"val/{mode}/b{r['budget']}/{key}"] = float(r[key])
+        out[f"val/{mode}/accuracy"] = sum(r["accuracy"] for r in series) / len(series)
+        out[f"val/{mode}/abs_rel_error"] = sum(abs(r["rel_error"]) for r in series) / len(series)
+        out[f"val/{mode}/over_budget_share"] = max(r["over_budget_share"] for r in series)
+        if len(series) > 1:
+            out[f"val/{mode}/pearson_r"] = pearson([r["budget"] for r in series], [r["mean_tokens"] for r in series])
+    return out

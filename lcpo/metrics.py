@@ -119,10 +119,14 @@ def rollout_sums(
     budgets: torch.Tensor,
     modes: torch.Tensor,
     truncated: torch.Tensor,
+    budget_range: tuple[int, int],
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every per-step rollout metric as ``(sum, count)`` over one rank's samples, to be summed over ranks.
 
-    Sums and counts (not means) so that ranks with unequal counts reduce exactly.
+    Sums and counts (not means) so that ranks with unequal counts reduce exactly. Besides the batch-wide and
+    per-mode values, budgeted rows are bucketed by which quarter of ``budget_range`` (the budget distribution's
+    smallest..largest) their budget falls in: ``bucket/<mode>/q<k>/<metric>``, so a dashboard shows whether short
+    and long budgets are followed alike.
     """
     everyone = torch.ones_like(lengths, dtype=torch.bool)
     budgeted = modes != MODE_NAMES.index("none")
@@ -141,6 +145,8 @@ def rollout_sums(
     add("rollout/truncated_share", truncated, everyone)
     add("rollout/abs_rel_error", rel.abs(), budgeted)
     add("rollout/rel_error", rel, budgeted)
+    low, high = budget_range
+    quarter = ((budgets - low) / max(high - low, 1) * 4).floor().clamp(0, 3).long()
     for code, mode in enumerate(MODE_NAMES):
         in_mode = modes == code
         add(f"{mode}/accuracy", correct, in_mode)
@@ -151,6 +157,13 @@ def rollout_sums(
         add(f"{mode}/rel_error", rel, in_mode)
         if mode == "max":
             add("max/over_budget_share", over, in_mode)
+        for q in range(4):
+            cell = in_mode & (quarter == q)
+            prefix = f"bucket/{mode}/q{q + 1}"
+            add(f"{prefix}/accuracy", correct, cell)
+            add(f"{prefix}/abs_rel_error", rel.abs(), cell)
+            add(f"{prefix}/rel_error", rel, cell)
+            add(f"{prefix}/over_budget_share", over, cell)
     return sums
 
 

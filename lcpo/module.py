@@ -24,7 +24,10 @@ from lcpo.prompts import PromptBatch
 
 
 class LCPOModule(L.LightningModule):
-    """Owns the policy (trained), the reference (frozen; only built when ``algo.kl_coef > 0``) and the collector."""
+    """Owns the policy (trained), the reference (frozen; only built when ``algo.kl_coef > 0``) and the collector.
+
+    ``budget_range`` (the budget distribution's smallest and largest) sets the quarters of the per-bucket metrics.
+    """
 
     def __init__(
         self,
@@ -32,6 +35,7 @@ class LCPOModule(L.LightningModule):
         tokenizer: Any,
         algo: AlgoConfig,
         collector: RolloutCollector,
+        budget_range: tuple[int, int],
         temperature: float = 1.0,
     ):
         super().__init__()
@@ -46,6 +50,7 @@ class LCPOModule(L.LightningModule):
         if algo.kl_coef > 0:
             self.ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
         self.collector = collector
+        self.budget_range = budget_range
         self.last_samples: list[dict] = []
 
     @property
@@ -157,7 +162,7 @@ class LCPOModule(L.LightningModule):
 
     def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
         """Rollout statistics (``lcpo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
-        sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated)
+        sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated, self.budget_range)
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)

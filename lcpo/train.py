@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -19,7 +20,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from lcpo.callbacks import HFExport, RolloutProgressBar, SampleTable
+from lcpo.budgets import spread_budgets
+from lcpo.callbacks import GridValidation, HFExport, RolloutProgressBar, SampleTable
 from lcpo.collector import RolloutCollector
 from lcpo.config import TrainConfig, validate
 from lcpo.datamodule import PromptDataModule
@@ -62,11 +64,22 @@ def build_loggers(cfg: TrainConfig, out: Path) -> list:
                     save_dir=str(out),
                     project=cfg.logger.project,
                     group=cfg.logger.group,
-                    name=cfg.logger.name,
+                    name=cfg.logger.name or sweep_job_name(),
                     offline=cfg.logger.wandb_mode != "online",
                 )
             )
     return loggers
+
+
+def sweep_job_name() -> str | None:
+    """A multirun job's overrides (``reward.alpha=0.02``), so the runs of a sweep are told apart in wandb."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    job = HydraConfig.get().job
+    return job.override_dirname or f"job{job.num}"
 
 
 def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
@@ -89,7 +102,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         adv_eps=cfg.algo.adv_eps,
         samples_per_table=cfg.trainer.samples_per_table,
     )
-    module = LCPOModule(policy, tokenizer, cfg.algo, collector, temperature=cfg.rollout.temperature)
+    budget_range = (budgets.distribution.smallest, budgets.distribution.largest)
+    module = LCPOModule(policy, tokenizer, cfg.algo, collector, budget_range, temperature=cfg.rollout.temperature)
     datamodule = PromptDataModule(
         task=build_task(cfg.task),
         sampler=budgets,
@@ -111,6 +125,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
     ]
+    if cfg.trainer.val_every_n_steps:
+        callbacks.append(validation(cfg, out / "val"))
     if cfg.trainer.progress_bar:
         callbacks.append(RolloutProgressBar())
     trainer = L.Trainer(
@@ -130,6 +146,16 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         use_distributed_sampler=False,
     )
     return module, datamodule, trainer
+
+
+def validation(cfg: TrainConfig, dirpath: Path) -> GridValidation:
+    """The periodic budget-grid validation of ``cfg.val`` (budgets default to four spread over the training range)."""
+    from lcpo.evaluation import EvalTask
+
+    grid = cfg.val.grid(spread_budgets(cfg.budget.distribution()), cfg.eval)
+    rollout = replace(cfg.rollout.with_protocol_sampling(cfg.rollout.name), temperature=cfg.val.temperature)
+    task = EvalTask(build_task(cfg.task), build_grader(cfg.task))
+    return GridValidation(task, grid, rollout, cfg.prompt, dirpath, cfg.trainer.val_every_n_steps)
 
 
 def evaluate_policy(cfg: TrainConfig, module: LCPOModule, out: Path) -> list[dict]:

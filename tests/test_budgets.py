@@ -96,3 +96,10 @@ def test_grid_specs_order():
         BudgetSpec("exact", 1), BudgetSpec("exact", 2), BudgetSpec("max", 1), BudgetSpec("max", 2)
     ]
 
+
+def test_spread_budgets_are_the_midpoints_of_equal_parts_of_the_range():
+    from lcpo.budgets import spread_budgets
+
+    assert spread_budgets(UniformBudget(30, 99)) == [39, 56, 73, 90]
+    assert spread_budgets(FixedBudget(64)) == [64]
+    assert (LogUniformBudget(8, 10).smallest, ChoiceBudget((5, 9, 7)).smallest) == (256, 5)

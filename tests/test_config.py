@@ -73,3 +73,26 @@ def test_demo_experiment_composes_with_a_model_folder(compose_train, tmp_path):
     assert (stage2.reward.name, stage2.budget.max_share, stage2.reward.alpha) == ("mixed", 0.5, cfg.reward.alpha)
     assert stage2.eval == cfg.eval and stage2.trainer.max_steps < cfg.trainer.max_steps
 
+
+def test_bare_run_is_the_cpu_recipe_from_the_demo_model_when_present(tmp_path, caplog, monkeypatch):
+    from lcpo.config import compose_config, validate
+
+    monkeypatch.chdir(tmp_path)  # model=auto looks for outputs/demo/base relative to where it runs
+    with caplog.at_level(logging.WARNING):
+        cfg = validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
+    assert cfg.model.name == "tiny" and "make demo" in caplog.text  # absent: the random tiny model, and how to fix it
+    assert (cfg.algo.prompts_per_step, cfg.algo.group_size, cfg.rollout.max_new_tokens) == (16, 8, 160)
+    (tmp_path / "outputs" / "demo" / "base").mkdir(parents=True)
+    (tmp_path / "outputs" / "demo" / "base" / "config.json").write_text("{}")
+    cfg = validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
+    assert cfg.model.name == "hf" and cfg.model.path == "outputs/demo/base"
+
+
+@pytest.mark.parametrize("sweep", ["alpha", "reward", "budget"])
+def test_each_sweep_has_a_cpu_default_and_a_paper_scale_variant(compose_train, tmp_path, sweep):
+    cpu = compose_train(f"+sweep={sweep}", output_dir=tmp_path, fast=False)
+    assert cpu.eval_at_end and cpu.rollout.max_new_tokens == 160 and cpu.trainer.max_steps <= 100
+    gpu = compose_train(f"+sweep={sweep}_l1", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path,
+                        fast=False)
+    assert gpu.eval_at_end and (gpu.algo.lr, gpu.trainer.max_steps, gpu.rollout.name) == (1e-6, 700, "vllm")
+    assert gpu.logger.group == f"sweep-{sweep}_l1"

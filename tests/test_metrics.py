@@ -1,4 +1,4 @@
-"""Evaluation metrics on hand-made groups of completions (correctness flags and lengths)."""
+"""Metrics: evaluation metrics on hand-made groups of completions, and the per-step rollout statistics of training."""
 
 from __future__ import annotations
 
@@ -63,3 +63,24 @@ def test_group_metrics_of_one_cell():
     with pytest.raises(ValueError):
         metrics.accuracy([])
 
+
+def test_rollout_sums_bucket_by_quarter_of_the_budget_range_and_mode():
+    import torch
+
+    from lcpo.metrics import finish_sums, rollout_sums
+
+    # budgets 10 (q1), 40 (q2), 60 (q3), 100 (q4) of the range [0, 100]; modes exact, exact, max, max
+    budgets = torch.tensor([10.0, 40.0, 60.0, 100.0])
+    lengths = torch.tensor([20.0, 40.0, 90.0, 50.0])
+    modes = torch.tensor([0, 0, 1, 1])
+    correct = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    sums = rollout_sums(torch.tensor([1.0, 2.0, 3.0, 4.0]), correct, lengths, budgets, modes,
+                        torch.tensor([False, False, True, False]), (0, 100))
+    out = finish_sums(list(sums), torch.stack([torch.stack(v) for v in sums.values()]))
+    assert out["bucket/exact/q1/rel_error"] == pytest.approx(1.0) and out["bucket/exact/q1/accuracy"] == 1.0
+    assert out["bucket/exact/q2/abs_rel_error"] == 0.0 and out["bucket/exact/q2/accuracy"] == 0.0
+    assert out["bucket/max/q3/over_budget_share"] == 1.0 and out["bucket/max/q3/rel_error"] == pytest.approx(0.5)
+    assert out["bucket/max/q4/over_budget_share"] == 0.0 and out["bucket/max/q4/rel_error"] == pytest.approx(-0.5)
+    assert "bucket/exact/q3/accuracy" not in out  # no sample there: no value rather than a made-up 0
+    assert out["max/over_budget_share"] == 0.5 and out["rollout/truncated_share"] == 0.25
+    assert out["reward/mean"] == 2.5 and out["reward/std"] == pytest.approx(math.sqrt(1.25))

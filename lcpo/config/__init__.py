@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lcpo.config.algo import AlgoConfig
 from lcpo.config.budget import BudgetConfig
-from lcpo.config.eval import FORCED, EvalGrid
+from lcpo.config.eval import FORCED, EvalGrid, ValidationConfig
 from lcpo.config.evaluate import EvaluateConfig
 from lcpo.config.logger import LoggerConfig
 from lcpo.config.model import DTYPES, ModelConfig, TinyModelConfig
@@ -64,5 +64,5 @@ __all__ = [
     "AlgoConfig", "BUDGET_AWARE", "BUDGET_IN_TRACE", "BudgetConfig", "CONF_DIR", "DTYPES", "EvalGrid",
     "EvaluateConfig", "FORCED", "LoggerConfig", "ModelConfig", "PromptConfig", "REWARD_NAMES", "RewardConfig",
     "RolloutConfig", "SyntheticTaskConfig", "TaskConfig", "TinyModelConfig", "TrainConfig", "TrainerConfig",
-    "WarmstartConfig", "WarmstartRunConfig", "compose_config", "register", "validate",
+    "ValidationConfig", "WarmstartConfig", "WarmstartRunConfig", "compose_config", "register", "validate",
 ]

@@ -1,10 +1,12 @@
-"""The evaluation grid: which budgets and modes are measured, how often, and with which generation caps (``eval`` in
-training, ``grid`` in ``lcpo.evaluate``)."""
+"""The evaluation grid (``eval`` in training, ``grid`` in ``lcpo.evaluate``) and the small validation grid that
+training runs periodically (``val``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
+
+from lcpo.config.checks import in_range
 
 #: The mode of s1 budget-forcing rows: forced to the budget rather than asked for it in the prompt.
 FORCED = "forced"
@@ -53,3 +55,36 @@ class EvalGrid:
             return max(1, int(self.exact_factor * budget))
         return self.max_mode_cap if mode == "max" else budget
 
+
+@dataclass
+class ValidationConfig:
+    """The small budget grid a training run evaluates every ``trainer.val_every_n_steps`` rollout steps.
+
+    ``budgets`` empty: four budgets spread over the training budget range (the midpoints of its quarters).
+    ``temperature`` 0 decodes greedily (one sample is enough); above 0 samples ``samples`` per problem. Generation
+    caps follow the evaluation protocol (``eval.exact_factor`` x N in exact mode, ``eval.max_mode_cap`` in max).
+    """
+
+    budgets: list[int] = field(default_factory=list)
+    modes: list[str] = field(default_factory=lambda: ["exact", "max"])
+    problems: int = 16
+    samples: int = 1
+    temperature: float = 0.0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if any(b < 1 for b in self.budgets):
+            raise ValueError(f"val.budgets must be budgets >= 1, got {self.budgets}")
+        if not self.modes or not set(self.modes) <= {"exact", "max"}:
+            raise ValueError(f"val.modes must be a non-empty subset of ['exact', 'max'], got {self.modes}")
+        if self.problems < 1 or self.samples < 1:
+            raise ValueError(f"val.problems and val.samples must be >= 1, got {self.problems}, {self.samples}")
+        in_range("val.temperature", self.temperature, 0.0, 10.0)
+
+    def grid(self, budgets: list[int], eval_grid: EvalGrid) -> EvalGrid:
+        """The :class:`EvalGrid` to run: ``budgets`` (this config's, or the caller's default), eval's caps."""
+        return EvalGrid(
+            budgets=list(self.budgets or budgets), modes=list(self.modes), samples=self.samples,
+            exact_factor=eval_grid.exact_factor, max_mode_cap=eval_grid.max_mode_cap, problems=self.problems,
+            seed=self.seed,
+        )

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import logging
+
 from lcpo.config.checks import one_of, positive
+
+log = logging.getLogger(__name__)
 
 #: Parameter dtypes by name; ``lcpo.models`` turns a name into ``getattr(torch, name)``.
 DTYPES = ("float32", "bfloat16", "float16")
@@ -43,7 +47,9 @@ class TinyModelConfig:
 
 @dataclass
 class ModelConfig:
-    """The policy: ``tiny`` is built locally from ``tiny``; ``hf`` loads a transformers folder at ``path``.
+    """The policy: ``tiny`` is built locally from ``tiny``; ``hf`` loads a transformers folder at ``path``;
+    ``auto`` is ``hf`` when ``path`` holds a model and ``tiny`` otherwise (the laptop default: the demo's
+    warm-started model when it exists), resolved when the config is validated.
 
     ``attn_implementation`` applies to ``hf``; the tiny model takes its own from ``tiny.attn_implementation``.
     """
@@ -56,8 +62,18 @@ class ModelConfig:
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        one_of("model.name", self.name, ("tiny", "hf"))
+        one_of("model.name", self.name, ("tiny", "hf", "auto"))
         one_of("model.dtype", self.dtype, DTYPES)
+        if self.name == "auto":
+            self.name = "hf" if self.path and (Path(self.path).expanduser() / "config.json").is_file() else "tiny"
+            if self.name == "tiny":
+                log.warning(
+                    "model=auto: no warm-started model at %s, so this run trains the randomly initialised tiny "
+                    "model, which never answers correctly: only the length term of the reward carries signal. "
+                    "`make demo` (or `python -m lcpo.warmstart output_dir=outputs/demo/warmstart`, then move its "
+                    "model/ folder to %s) creates one; model.path=<folder> points at another.",
+                    self.path, self.path,
+                )
         if self.name == "hf":
             if not self.path:
                 raise ValueError("model.path is required for model=hf (a local transformers model folder)")

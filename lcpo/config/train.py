@@ -8,7 +8,7 @@ from typing import Optional
 
 from lcpo.config.algo import AlgoConfig
 from lcpo.config.budget import BudgetConfig
-from lcpo.config.eval import EvalGrid
+from lcpo.config.eval import EvalGrid, ValidationConfig
 from lcpo.config.logger import LoggerConfig
 from lcpo.config.model import ModelConfig
 from lcpo.config.prompt import PromptConfig
@@ -25,7 +25,8 @@ class TrainConfig:
     """Everything ``python -m lcpo.train`` needs. ``output_dir`` defaults to Hydra's run folder.
 
     ``eval_at_end`` evaluates the final policy over the ``eval`` grid into ``<output_dir>/eval/`` (sweeps turn it
-    on, so that ``lcpo.report`` can compare their jobs).
+    on, so that ``lcpo.report`` can compare their jobs); ``val`` is the small grid run every
+    ``trainer.val_every_n_steps`` rollout steps.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -42,6 +43,7 @@ class TrainConfig:
     ckpt_path: Optional[str] = None
     eval_at_end: bool = False
     eval: EvalGrid = field(default_factory=lambda: EvalGrid(samples=4, problems=64))
+    val: ValidationConfig = field(default_factory=ValidationConfig)
 
 
 def check_cross_group(cfg: TrainConfig) -> None:

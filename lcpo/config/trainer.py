@@ -1,4 +1,4 @@
-"""The ``trainer`` group: the Lightning Trainer, and how often a run checkpoints, exports and samples."""
+"""The ``trainer`` group: the Lightning Trainer, and how often a run checkpoints, exports, samples and validates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from lcpo.config.checks import positive
 @dataclass
 class TrainerConfig:
     """Lightning Trainer settings. ``max_steps`` and every ``*_every_n_steps`` count rollout steps (0 turns the
-    periodic action off)."""
+    periodic action off); ``val_every_n_steps`` runs the small budget-grid validation of ``val``."""
 
     accelerator: str = "auto"
     devices: Any = 1
@@ -24,6 +24,7 @@ class TrainerConfig:
     export_every_n_steps: int = 0
     samples_every_n_steps: int = 10
     samples_per_table: int = 8
+    val_every_n_steps: int = 0
     num_threads: Optional[int] = None
     progress_bar: bool = True
 
@@ -31,7 +32,7 @@ class TrainerConfig:
         positive("trainer.max_steps", self.max_steps)
         positive("trainer.num_nodes", self.num_nodes)
         for key in ("log_every_n_steps", "ckpt_every_n_steps", "export_every_n_steps", "samples_every_n_steps",
-                    "samples_per_table"):
+                    "samples_per_table", "val_every_n_steps"):
             positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
         if self.num_threads is not None:
             positive("trainer.num_threads", self.num_threads)
