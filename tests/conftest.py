@@ -45,3 +45,23 @@ def compose_train():
         )
 
     return _compose
+
+
+@pytest.fixture
+def prompt_stream():
+    """A factory of small synthetic prompt streams (3 prompts a step, budgets 10-40, half of them max mode)."""
+    from lcpo.budgets import BudgetSampler, UniformBudget
+    from lcpo.config import PromptConfig, SyntheticTaskConfig
+    from lcpo.datamodule import PromptStream
+    from lcpo.prompts import PromptBuilder
+    from lcpo.tasks.synthetic import SyntheticTask
+    from lcpo.tiny import build_tokenizer
+
+    def _stream(seed: int = 0, rank: int = 0, start: int = 0) -> PromptStream:
+        config = PromptConfig(instruction="", use_chat_template=False, response_prefix="<think>")
+        return PromptStream(
+            SyntheticTask(SyntheticTaskConfig()), BudgetSampler(UniformBudget(10, 40), max_share=0.5),
+            PromptBuilder(config, build_tokenizer()), 3, seed=seed, rank=rank, start_step=lambda: start,
+        )
+
+    return _stream

@@ -7,7 +7,6 @@ from lcpo.rewards import build_reward
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.hf import HFEngine
 from lcpo.tiny import build_tiny
-from test_datamodule import _stream
 
 
 def _collector(workers: int = 0) -> RolloutCollector:
@@ -18,8 +17,8 @@ def _collector(workers: int = 0) -> RolloutCollector:
     )
 
 
-def test_collect_scores_groups_together():
-    collector, batch = _collector(), _stream(0, 0).batch(0)
+def test_collect_scores_groups_together(prompt_stream):
+    collector, batch = _collector(), prompt_stream().batch(0)
     rb = collector.collect(batch)
     assert rb.input_ids.shape[0] == 12 and rb.group.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     assert torch.equal(rb.response_mask.sum(-1).float(), rb.lengths)  # every generated token counts
@@ -30,8 +29,8 @@ def test_collect_scores_groups_together():
     assert torch.equal(again.input_ids, rb.input_ids)
 
 
-def test_parallel_grading_scores_like_inline_grading():
-    batch = _stream(0, 0).batch(1)
+def test_parallel_grading_scores_like_inline_grading(prompt_stream):
+    batch = prompt_stream().batch(1)
     inline, pooled = _collector(workers=0).collect(batch), _collector(workers=2).collect(batch)
     assert torch.equal(inline.input_ids, pooled.input_ids)
     assert torch.equal(inline.rewards, pooled.rewards) and torch.equal(inline.correct, pooled.correct)

@@ -70,9 +70,9 @@ class ModelConfig:
                 log.warning(
                     "model=auto: no warm-started model at %s, so this run trains the randomly initialised tiny "
                     "model, which never answers correctly: only the length term of the reward carries signal. "
-                    "`make demo` (or `python -m lcpo.warmstart output_dir=outputs/demo/warmstart`, then move its "
-                    "model/ folder to %s) creates one; model.path=<folder> points at another.",
-                    self.path, self.path,
+                    "`make demo` writes one there; `python -m lcpo.warmstart output_dir=DIR` writes one to DIR/model "
+                    "(then pass model.path=DIR/model).",
+                    self.path,
                 )
         if self.name == "hf":
             if not self.path:
