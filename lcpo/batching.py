@@ -23,3 +23,13 @@ def pack(pairs: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[tor
         attention[i, :n] = 1
         response[i, len(prompt) : n] = 1
     return input_ids, attention, response
+
+
+def pack_response_logprobs(pairs: Sequence[tuple[list[int], list[float]]], width: int) -> torch.Tensor:
+    """Per-token values of each response (prompt token ids, one value per response token) laid out like the
+    trainer's log-probs of ``input_ids[:, 1:]`` for a batch :func:`pack` made ``width`` wide: the value of the
+    response's j-th token sits at column ``len(prompt) + j - 1``; everything else is 0."""
+    out = torch.zeros((len(pairs), width - 1), dtype=torch.float32)
+    for i, (prompt, values) in enumerate(pairs):
+        out[i, len(prompt) - 1 : len(prompt) - 1 + len(values)] = torch.tensor(values, dtype=torch.float32)
+    return out

@@ -14,15 +14,21 @@ from lightning.pytorch.utilities import rank_zero_only
 from lcpo.config import EvalGrid, PromptConfig, RolloutConfig
 from lcpo.evaluation import EvalTask, evaluate_engine, write_report
 from lcpo.metrics import pearson
+from lcpo.sharding import full_state_dict
 
 SAMPLE_COLUMNS = ["step", "mode", "budget", "length", "correct", "reward", "prompt", "text"]
 
 
 def export_policy(module: L.LightningModule, path: Path) -> Path:
-    """Saves the policy and tokenizer with ``save_pretrained`` so transformers and vLLM can load the folder."""
-    path.mkdir(parents=True, exist_ok=True)
-    module.policy.save_pretrained(path)
-    module.tokenizer.save_pretrained(path)
+    """Saves the policy and tokenizer with ``save_pretrained`` so transformers and vLLM can load the folder.
+
+    Every rank calls it: a sharded policy is gathered whole first (a collective), then rank 0 writes.
+    """
+    state = full_state_dict(module.policy)
+    if module.trainer.is_global_zero:
+        path.mkdir(parents=True, exist_ok=True)
+        module.policy.save_pretrained(path, state_dict=state)
+        module.tokenizer.save_pretrained(path)
     return path
 
 
@@ -32,13 +38,11 @@ class HFExport(L.Callback):
     def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int = 0):
         self.dirpath, self.final_dir, self.every_n_steps = Path(dirpath), Path(final_dir), every_n_steps
 
-    @rank_zero_only
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.rollout_step
         if self.every_n_steps and step % self.every_n_steps == 0:
             export_policy(pl_module, self.dirpath / f"step_{step}")
 
-    @rank_zero_only
     def on_train_end(self, trainer, pl_module) -> None:
         export_policy(pl_module, self.final_dir)
 

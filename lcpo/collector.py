@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lcpo.batching import pack
+from lcpo.batching import pack, pack_response_logprobs
 from lcpo.budgets import BudgetSpec
 from lcpo.grading import Grader
 from lcpo.losses import group_advantages
@@ -28,6 +28,8 @@ class RolloutBatch:
     """Scored rollouts ready for the loss: ``N = prompts x group_size`` rows, grouped contiguously.
 
     ``input_ids`` is prompt + response, right-padded; ``response_mask`` marks response tokens in the same layout.
+    ``rollout_logp`` holds the engine's sampling log-probs in the layout of the trainer's log-probs of
+    ``input_ids[:, 1:]`` (None when the engine does not return them: HF generate).
     ``samples`` holds one completion per prompt (up to the collector's ``samples_per_table``) for tables.
     """
 
@@ -43,6 +45,7 @@ class RolloutBatch:
     truncated: torch.Tensor
     group: torch.Tensor
     rollout_seconds: float
+    rollout_logp: torch.Tensor | None = None
     samples: list[dict] = field(default_factory=list)
 
 
@@ -68,9 +71,10 @@ class RolloutCollector:
     @torch.no_grad()
     def collect(self, batch: PromptBatch, rank: int = 0) -> RolloutBatch:
         """Generates G completions per prompt with the engine's current weights, grades, scores and packs them."""
-        torch.manual_seed(step_seed(self.seed, batch.step, rank))
+        seed = step_seed(self.seed, batch.step, rank)
+        torch.manual_seed(seed)
         start = time.perf_counter()
-        groups = self.engine.generate(batch.prompts, self.group_size, self.sampling)
+        groups = self.engine.generate(batch.prompts, self.group_size, self.sampling, seed=seed)
         seconds = time.perf_counter() - start
         flat: list[tuple[int, Problem, BudgetSpec, Completion]] = [
             (g, problem, spec, c)
@@ -91,6 +95,9 @@ class RolloutCollector:
             rewards.view(-1, self.group_size), scale_std=self.scale_std, eps=self.adv_eps
         ).flatten()
         input_ids, attention_mask, response_mask = pack([(c.prompt_ids, c.token_ids) for *_, c in flat], self.pad_id)
+        rollout_logp = None
+        if all(c.logprobs is not None for *_, c in flat):
+            rollout_logp = pack_response_logprobs([(c.prompt_ids, c.logprobs) for *_, c in flat], input_ids.shape[1])
         firsts = list(zip(flat, inputs.correct.tolist(), rewards.tolist()))[:: self.group_size]
         samples = [
             {"prompt": batch.prompts[g], "mode": s.mode, "budget": s.budget, "length": c.length,
@@ -110,5 +117,6 @@ class RolloutCollector:
             truncated=torch.tensor([c.truncated for *_, c in flat]),
             group=inputs.group,
             rollout_seconds=seconds,
+            rollout_logp=rollout_logp,
             samples=samples,
         )

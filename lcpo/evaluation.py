@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import json
+import tempfile
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from lcpo.models import load_pretrained
 from lcpo.prompts import PromptBuilder
 from lcpo.rollout.base import Completion, RolloutEngine
 from lcpo.rollout.engines import build_engine
+from lcpo.tiny import load_tokenizer
 from lcpo.tasks import Problem, Task
 
 PLOTS = {
@@ -79,7 +81,8 @@ def evaluate_models(
     temperature 0.6, top_p 0.95); with ``rollout.name == "budget_forcing"`` rows are the s1 baseline: named
     "s1" (one model) or "s1-<name>", mode "forced". ``samples_path`` appends every completion as JSON lines.
     Each cell is seeded from (seed, task, mode, budget) so every model sees the same random stream. Each model
-    gets its own engine, released before the next model loads.
+    gets its own engine, released before the next model loads; with ``rollout.name == "vllm"`` the engine loads
+    the folder itself (no transformers copy of the model is loaded) and is shut down after its rows.
     """
     rollout = rollout or RolloutConfig().with_protocol_sampling()
     named = _name_models(models)
@@ -90,12 +93,38 @@ def evaluate_models(
         tracker = bar.add_task("evaluate", total=len(named) * plan.cells_per_model)
         for name, spec in named.items():
             label = ("s1" if len(named) == 1 else f"s1-{name}") if forced else name
-            model, tokenizer = _load(spec, dtype, attn_implementation, device)
-            engine = build_engine(rollout, model, tokenizer)
-            rows += plan.run(engine, tokenizer, label, lambda k, d: bar.update(tracker, advance=k, description=d), sink)
-            del model, engine
-            _free_memory()
+            engine, tokenizer = _engine(spec, rollout, plan, dtype, attn_implementation, device)
+            try:
+                rows += plan.run(
+                    engine, tokenizer, label, lambda k, d: bar.update(tracker, advance=k, description=d), sink
+                )
+            finally:
+                engine.close()
+                del engine
+                _free_memory()
     return rows
+
+
+def _engine(
+    spec: ModelSpec, rollout: RolloutConfig, plan: "_Plan", dtype: str, attn_implementation: str | None, device: str
+) -> tuple[RolloutEngine, Any]:
+    """The engine for one model: a vLLM engine over its folder (a live model is saved to a temporary one first), or
+    an engine over the transformers model loaded onto ``device``."""
+    if rollout.name != "vllm":
+        model, tokenizer = _load(spec, dtype, attn_implementation, device)
+        return build_engine(rollout, model, tokenizer), tokenizer
+    from lcpo.rollout.vllm import VLLMEngine
+
+    with tempfile.TemporaryDirectory(prefix="lcpo-eval-") as scratch:
+        if isinstance(spec, tuple):
+            model, tokenizer = spec
+            model.save_pretrained(scratch)
+            tokenizer.save_pretrained(scratch)
+            path = Path(scratch)
+        else:
+            path, tokenizer = Path(spec), load_tokenizer(spec)
+        engine = VLLMEngine.standalone(path, tokenizer, rollout, plan.max_new_tokens, seed=plan.grid.seed)
+    return engine, tokenizer
 
 
 def evaluate_engine(
@@ -132,6 +161,11 @@ class _Plan:
             raise ValueError(f"task names must be unique, got {[t.name for t in eval_tasks]}")
         modes = [FORCED] if rollout.name == "budget_forcing" else list(grid.modes)
         return cls(eval_tasks, problem_sets, modes, grid, rollout, prompt)
+
+    @property
+    def max_new_tokens(self) -> int:
+        """The longest generation any cell asks for."""
+        return max(self.grid.cap(mode, budget) for mode in self.modes for budget in self.grid.budgets)
 
     @property
     def cells_per_model(self) -> int:
@@ -214,7 +248,7 @@ def _generate(
     for start in range(0, len(prompts), step):
         chunk = prompts[start : start + step]
         extra = {"budgets": [cell.budget] * len(chunk)} if cell.mode == FORCED else {}
-        groups.extend(engine.generate(chunk, grid.samples, sampling, **extra))
+        groups.extend(engine.generate(chunk, grid.samples, sampling, seed=grid.seed + cell.seed + start, **extra))
         advance(len(chunk))
     return groups
 

@@ -76,6 +76,39 @@ def clipped_surrogate(
     return torch.maximum(unclipped, clipped), clipped > unclipped
 
 
+def tis_weights(old_logp: torch.Tensor, rollout_logp: torch.Tensor, cap: float) -> torch.Tensor:
+    """Truncated importance-sampling weights ``min(pi_trainer / pi_rollout, cap)`` per sampled token.
+
+    The rollout engine (vLLM: other kernels, bf16) samples from a slightly different distribution than the trainer
+    computes (``old_logp``); weighting each token's policy-gradient term by this ratio, capped to bound the
+    variance, corrects the gap (TRL's ``vllm_importance_sampling_cap``, verl's ``tis_imp_ratio_cap``). No gradient.
+    """
+    return torch.exp(old_logp - rollout_logp).clamp(max=cap).detach()
+
+
+def mismatch_sums(trainer_logp: torch.Tensor, rollout_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[sum |trainer - rollout|, sum k3 KL(rollout || trainer), tokens]`` over the sampled tokens in ``mask``.
+
+    Sums and a count, so ranks and batches add up before dividing (``lcpo.metrics.finish_sums``). k3 estimates
+    the KL of the sampler from the trainer on the sampler's own tokens: ``r - 1 - log r``, r = pi_trainer/pi_rollout.
+    """
+    m = mask.to(trainer_logp.dtype)
+    delta = (trainer_logp - rollout_logp).abs()
+    k3 = kl_k3(rollout_logp, trainer_logp)
+    return torch.stack([(delta * m).sum(), (k3 * m).sum(), m.sum()])
+
+
+def global_token_normaliser(global_tokens: torch.Tensor, world_size: int) -> torch.Tensor:
+    """The per-rank ``num_tokens`` that makes data-parallel training minimise the token mean over every rank's tokens.
+
+    DDP and FSDP average gradients over ranks, so a loss normalised by the local token count averages per-rank means
+    (a rank with short responses weighs as much as one with long ones). With ``sum_local / (global_tokens /
+    world_size)`` on each rank, the average is ``sum_all / global_tokens``, the global token mean (verl's
+    ``dp_size`` scaling). ``global_tokens`` is the token count summed over ranks.
+    """
+    return global_tokens.clamp(min=1).float() / world_size
+
+
 def aggregate(
     values: torch.Tensor,
     mask: torch.Tensor,
@@ -138,10 +171,16 @@ def grpo_loss(
     loss_constant: float | None = None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
+    tis_weight: torch.Tensor | None = None,
 ) -> LossOutput:
-    """The full GRPO objective for one micro-batch: clipped surrogate + kl_coef * k3 - entropy_coef * entropy."""
+    """The full GRPO objective for one micro-batch: clipped surrogate + kl_coef * k3 - entropy_coef * entropy.
+
+    ``tis_weight`` (:func:`tis_weights`) scales each token's clipped-surrogate term.
+    """
     logp = token_logprobs(logits, labels, temperature)
     pg, clipped = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high)
+    if tis_weight is not None:
+        pg = pg * tis_weight
 
     def agg(x: torch.Tensor) -> torch.Tensor:
         return aggregate(x, mask, loss_agg, loss_constant, num_tokens, num_seqs)

@@ -4,6 +4,13 @@ Each training step collects a rollout batch from the current policy (``lcpo.coll
 Manual optimisation, because one rollout batch feeds several optimiser steps (mini-batches x PPO epochs) that
 all use the log-probs of the policy that sampled it. Lightning's ``global_step`` therefore counts optimiser
 steps; ``rollout_step`` (= global_step // updates_per_step) counts rollout batches.
+
+The rollout engine's lifecycle follows the trainer's: it starts in ``setup`` (the process group exists, the
+policy is not yet on its device), receives the weights in ``on_train_start`` (after a resumed checkpoint is
+restored), is offloaded while the update runs and receives the new weights after it. The weights only change in
+the update, so one push after its last optimiser step serves every rollout until the next update.
+Under ``trainer=fsdp`` (Lightning's ``ModelParallelStrategy``) ``configure_model`` shards the policy by decoder
+layer and the reference as a model of its own (``lcpo.sharding``).
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import ModelParallelStrategy
 
 from lcpo.collector import RolloutBatch, RolloutCollector
 from lcpo.config.algo import AlgoConfig
-from lcpo.losses import grpo_loss, token_logprobs
+from lcpo.losses import global_token_normaliser, grpo_loss, mismatch_sums, tis_weights, token_logprobs
 from lcpo.metrics import finish_sums, rollout_sums
 from lcpo.prompts import PromptBatch
+from lcpo.sharding import is_sharded, shard_model, whole
 
 
 class LCPOModule(L.LightningModule):
@@ -56,6 +65,19 @@ class LCPOModule(L.LightningModule):
     @property
     def rollout_step(self) -> int:
         return self.global_step // self.algo.updates_per_step
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.collector.engine.start(self.trainer.strategy.root_device)
+
+    def configure_model(self) -> None:
+        if isinstance(self.trainer.strategy, ModelParallelStrategy) and not is_sharded(self.policy):
+            shard_model(self.policy, self.device_mesh)
+            if self.ref_model is not None:
+                shard_model(self.ref_model, self.device_mesh)
+
+    def on_train_start(self) -> None:
+        self.collector.engine.sync_weights(self.policy)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(
@@ -94,6 +116,7 @@ class LCPOModule(L.LightningModule):
         rb = self.collector.collect(batch, rank=self.global_rank)
         rb = self.transfer_batch_to_device(rb, self.device, 0)
         update_start = time.perf_counter()
+        self.collector.engine.offload()
         stats = self._update(rb)
         self.collector.engine.sync_weights(self.policy)
         update_seconds = time.perf_counter() - update_start
@@ -101,7 +124,7 @@ class LCPOModule(L.LightningModule):
         self.last_samples = rb.samples
         train_tokens = float(rb.attention_mask.sum()) * self.algo.ppo_epochs
         metrics = self._rollout_metrics(rb)
-        metrics.update({f"train/{k}": torch.stack(v).float().mean() for k, v in stats.items()})
+        metrics.update(self._train_metrics(stats))
         metrics.update(
             {
                 "perf/rollout_tokens_per_s": rb.lengths.sum() / max(rb.rollout_seconds, 1e-9),
@@ -126,12 +149,13 @@ class LCPOModule(L.LightningModule):
         ref_logp = self._frozen_logprobs(self.ref_model, rb) if self.ref_model is not None else None
         opt, sched = self.optimizers(), self.lr_schedulers()
         stats: dict[str, list[torch.Tensor]] = defaultdict(list)
+        tis = self._rollout_mismatch(old_logp, rb, stats)
         group_size = int((rb.group == rb.group[0]).sum())
         rows_per_mini = max(1, self.algo.mini_batch_prompts // self.trainer.world_size) * group_size
         for _ in range(self.algo.ppo_epochs):
             for mini in _chunks(rb.input_ids.shape[0], rows_per_mini):
                 opt.zero_grad()
-                num_tokens = rb.response_mask[mini, 1:].sum().clamp(min=1).float()
+                num_tokens = self._token_normaliser(rb.response_mask[mini, 1:].sum())
                 for rows in _chunks(mini.stop - mini.start, self.algo.micro_batch_size, offset=mini.start):
                     ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
                     out = grpo_loss(
@@ -150,15 +174,45 @@ class LCPOModule(L.LightningModule):
                         loss_constant=self.algo.loss_constant,
                         num_tokens=num_tokens,
                         num_seqs=float(mini.stop - mini.start),
+                        tis_weight=None if tis is None else tis[rows, : width - 1],
                     )
                     self.manual_backward(out.loss)
                     for key in ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio"):
                         stats[key].append(getattr(out, key).detach())
                 max_norm = self.algo.grad_clip if self.algo.grad_clip > 0 else float("inf")
-                stats["grad_norm"].append(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm).detach())
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
+                stats["grad_norm"].append(whole(grad_norm).detach())
                 opt.step()
                 sched.step()
         return stats
+
+    def _token_normaliser(self, local_tokens: torch.Tensor) -> torch.Tensor:
+        """The mini-batch's ``num_tokens`` for a token mean over every rank's tokens (``global_token_normaliser``)."""
+        total = self.trainer.strategy.reduce(local_tokens.float(), reduce_op="sum")
+        return global_token_normaliser(total, self.trainer.world_size)
+
+    def _rollout_mismatch(
+        self, old_logp: torch.Tensor, rb: RolloutBatch, stats: dict[str, list[torch.Tensor]]
+    ) -> torch.Tensor | None:
+        """Logs how far the engine's sampling log-probs are from the trainer's on the sampled tokens (mean |delta|
+        and k3 KL, over every rank's tokens); returns the truncated importance-sampling weights when
+        ``algo.tis_cap`` is set. Nothing to compare for engines without log-probs (HF generate)."""
+        if rb.rollout_logp is None:
+            return None
+        mask = rb.response_mask[:, 1:]
+        totals = self.trainer.strategy.reduce(mismatch_sums(old_logp, rb.rollout_logp, mask), reduce_op="sum")
+        count = totals[2].clamp(min=1)
+        stats["rollout_logp_abs_diff"].append(totals[0] / count)
+        stats["rollout_kl"].append(totals[1] / count)
+        if self.algo.tis_cap is None:
+            return None
+        return tis_weights(old_logp, rb.rollout_logp, self.algo.tis_cap) * mask
+
+    def _train_metrics(self, stats: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """``train/*``: each statistic's mean over this rank's micro-batches, averaged over ranks (one collective)."""
+        names = list(stats)
+        local = torch.stack([torch.stack(stats[k]).float().mean() for k in names]).to(self.device)
+        return {f"train/{k}": v for k, v in zip(names, self.trainer.strategy.reduce(local, reduce_op="mean"))}
 
     def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
         """Rollout statistics (``lcpo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""

@@ -30,6 +30,7 @@ from lcpo.module import LCPOModule
 from lcpo.prompts import PromptBuilder
 from lcpo.rewards import build_reward
 from lcpo.rollout.engines import build_engine
+from lcpo.sharding import is_sharded
 from lcpo.tasks import build_grader, build_task
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     policy, tokenizer = load_policy(cfg.model)
     budgets = cfg.budget.sampler()
     collector = RolloutCollector(
-        engine=build_engine(cfg.rollout, policy, tokenizer),
+        engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed),
         grader=build_grader(cfg.task),
         reward=build_reward(cfg.reward),
         sampling=cfg.rollout.sampling(),
@@ -133,7 +134,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         num_nodes=cfg.trainer.num_nodes,
-        strategy=cfg.trainer.strategy,
+        strategy=build_strategy(cfg.trainer.strategy),
         precision=cfg.trainer.precision,
         max_steps=cfg.trainer.max_steps * updates,
         max_epochs=-1,
@@ -148,6 +149,25 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     return module, datamodule, trainer
 
 
+def build_strategy(name: str) -> str | L.pytorch.strategies.Strategy:
+    """Lightning's strategy by name, except ``fsdp``: PyTorch's FSDP2 through Lightning's ``ModelParallelStrategy``
+    (the module shards the policy in ``configure_model``; checkpoints hold whole weights, so a run resumes on any
+    number of devices)."""
+    if name == "fsdp":
+        return L.pytorch.strategies.ModelParallelStrategy(save_distributed_checkpoint=False)
+    return name
+
+
+def engine_max_new_tokens(cfg: TrainConfig) -> int:
+    """The longest response the training engine must produce: rollouts, and the periodic validation (which reuses
+    the engine) when it is on."""
+    caps = [cfg.rollout.max_new_tokens]
+    if cfg.trainer.val_every_n_steps:
+        grid = cfg.val.grid(spread_budgets(cfg.budget.distribution()), cfg.eval)
+        caps += [grid.cap(mode, budget) for mode in grid.modes for budget in grid.budgets]
+    return max(caps)
+
+
 def validation(cfg: TrainConfig, dirpath: Path) -> GridValidation:
     """The periodic budget-grid validation of ``cfg.val`` (budgets default to four spread over the training range)."""
     from lcpo.evaluation import EvalTask
@@ -159,11 +179,13 @@ def validation(cfg: TrainConfig, dirpath: Path) -> GridValidation:
 
 
 def evaluate_policy(cfg: TrainConfig, module: LCPOModule, out: Path) -> list[dict]:
-    """Evaluates the trained policy over ``cfg.eval`` on the training task with the protocol's sampling."""
+    """Evaluates the trained policy over ``cfg.eval`` on the training task with the protocol's sampling; a sharded
+    policy through its export (only rank 0 evaluates, and it holds a shard)."""
     from lcpo.evaluation import EvalTask, evaluate_models, write_report
 
+    policy = Path(cfg.output_dir) / "model" if is_sharded(module.policy) else (module.policy, module.tokenizer)
     rows = evaluate_models(
-        {"policy": (module.policy, module.tokenizer)},
+        {"policy": policy},
         [EvalTask(build_task(cfg.task), build_grader(cfg.task))],
         cfg.eval,
         rollout=cfg.rollout.with_protocol_sampling(),

@@ -65,3 +65,22 @@ def prompt_stream():
         )
 
     return _stream
+
+
+#: The stand-in for vLLM's offline API (``tests/fakes/vllm``); subprocesses get it through PYTHONPATH.
+FAKES = Path(__file__).resolve().parent / "fakes"
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """Makes ``import vllm`` load the fake, with an empty call log."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(FAKES))
+    sys.modules.pop("vllm", None)
+    import vllm
+
+    vllm.CALLS.clear()
+    vllm.ENGINES.clear()
+    yield vllm
+    sys.modules.pop("vllm", None)

@@ -61,13 +61,16 @@ class ScriptedEngine:
     def __init__(self, problems, right: int):
         self.problems, self.right = problems, right
 
-    def generate(self, prompts, n, sampling):
+    def generate(self, prompts, n, sampling, seed=None):
         groups = []
         for prompt in prompts:
             problem = next(p for p in self.problems if p.question in prompt)
             texts = [f"ok</think>\\boxed{{{problem.answer if i < self.right else 'Z'}}}" for i in range(n)]
             groups.append([Completion([0], [1] * (10 * (i + 1)), t, "eos") for i, t in enumerate(texts)])
         return groups
+
+    def close(self):
+        pass
 
 
 def test_grading_and_metrics_are_wired_per_problem_kind(tmp_path, monkeypatch):
@@ -90,9 +93,12 @@ def test_s1_prompts_carry_the_budget_sentence_the_grid_asks_for(monkeypatch, for
     seen: list[tuple[str, list[int]]] = []
 
     class Recorder:
-        def generate(self, prompts, n, sampling, budgets):
+        def generate(self, prompts, n, sampling, budgets, seed=None):
             seen.extend(zip(prompts, budgets))
             return [[Completion([0], [1] * 41, "</think>\\boxed{0}", "eos")] * n for _ in prompts]
+
+        def close(self):
+            pass
 
     monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok: Recorder())
     grid = EvalGrid(budgets=[40], samples=1, problems=2, forced_prompt=forced_prompt)

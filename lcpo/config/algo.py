@@ -14,7 +14,9 @@ class AlgoConfig:
     """GRPO/LCPO optimisation: group size, PPO mini-batching and clipping, KL, entropy, loss shape, AdamW.
 
     ``scale_std`` and ``adv_eps`` shape the group advantages (``lcpo.losses.group_advantages``), which the rollout
-    collector computes; everything else shapes the update in ``lcpo.module``.
+    collector computes; everything else shapes the update in ``lcpo.module``. ``tis_cap`` turns on the truncated
+    importance-sampling correction for the gap between the rollout engine and the trainer
+    (``lcpo.losses.tis_weights``; needs an engine that returns sampling log-probs, i.e. vLLM).
     """
 
     group_size: int = 16
@@ -35,6 +37,7 @@ class AlgoConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     warmup_steps: int = 0
+    tis_cap: Optional[float] = None
 
     def __post_init__(self) -> None:
         positive("algo.group_size", self.group_size)
@@ -51,6 +54,8 @@ class AlgoConfig:
             positive(f"algo.{key}", getattr(self, key), allow_zero=True)
         positive("algo.lr", self.lr)
         positive("algo.warmup_steps", self.warmup_steps, allow_zero=True)
+        if self.tis_cap is not None and not (self.tis_cap >= 1.0):
+            raise ValueError(f"algo.tis_cap must be null (off) or >= 1, got {self.tis_cap}")
         one_of("algo.loss_agg", self.loss_agg, AGGREGATIONS)
         if self.loss_agg == "constant" and not (self.loss_constant and self.loss_constant > 0):
             raise ValueError("algo.loss_constant must be set to a positive number when algo.loss_agg=constant")

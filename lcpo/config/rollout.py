@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lcpo.config.checks import in_range, one_of, positive
+from lcpo.config.model import DTYPES
 from lcpo.rollout.base import SamplingConfig
 
 
 @dataclass
 class RolloutConfig:
     """The rollout engine and its sampling (checked by :class:`lcpo.rollout.base.SamplingConfig`), plus s1
-    budget forcing's knobs (evaluation) and vLLM's (GPU)."""
+    budget forcing's knobs (evaluation) and vLLM's (GPU).
+
+    vLLM's context is ``max_prompt_tokens + max_new_tokens`` (a longer prompt is an error), its share of the GPU
+    ``gpu_memory_utilization``; ``enable_sleep_mode`` releases its weights and KV cache while the trainer updates.
+    """
 
     name: str = "hf"
     temperature: float = 0.6
@@ -25,6 +30,9 @@ class RolloutConfig:
     answer_max_tokens: int = 20
     gpu_memory_utilization: float = 0.5
     tensor_parallel_size: int = 1
+    max_prompt_tokens: int = 1024
+    enable_sleep_mode: bool = True
+    dtype: str = "bfloat16"
 
     def __post_init__(self) -> None:
         one_of("rollout.name", self.name, ("hf", "vllm", "budget_forcing"))
@@ -34,6 +42,8 @@ class RolloutConfig:
         positive("rollout.answer_max_tokens", self.answer_max_tokens)
         in_range("rollout.gpu_memory_utilization", self.gpu_memory_utilization, 0.0, 1.0, low_open=True)
         positive("rollout.tensor_parallel_size", self.tensor_parallel_size)
+        positive("rollout.max_prompt_tokens", self.max_prompt_tokens)
+        one_of("rollout.dtype", self.dtype, DTYPES)
 
     def sampling(self, max_new_tokens: int | None = None) -> SamplingConfig:
         """The engine-level sampling parameters, optionally with another generation cap (evaluation's 2N)."""

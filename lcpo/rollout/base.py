@@ -53,14 +53,41 @@ class Completion:
 
 
 class RolloutEngine(Protocol):
-    """Generates ``n`` completions for each prompt with the current policy weights."""
+    """Generates ``n`` completions for each prompt with the current policy weights.
+
+    The lifecycle in training: :meth:`start` once the process group exists (the Lightning ``setup`` hook),
+    :meth:`sync_weights` at train start (so a resumed run samples from the restored weights) and after each update,
+    :meth:`offload` while the trainer updates, :meth:`close` when done (evaluation builds one engine per model).
+    """
+
+    def start(self, device: torch.device) -> None:
+        """Claims resources on ``device`` (nothing for HF generate, which runs the training module itself)."""
+        ...
 
     def generate(
-        self, prompts: Sequence[str], n: int, sampling: SamplingConfig
+        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, *, seed: int | None = None
     ) -> list[list[Completion]]:
-        """Returns one list of ``n`` completions per prompt, in prompt order."""
+        """Returns one list of ``n`` completions per prompt, in prompt order.
+
+        ``seed`` seeds this call: engines that seed each request (vLLM) derive one seed per row from it
+        (:func:`lcpo.seeds.row_seed`); HF generate draws from torch's global generator, which the caller seeds.
+        """
+        ...
+
+    def offload(self) -> None:
+        """Frees the accelerator memory the engine holds while the trainer updates (vLLM sleep mode)."""
         ...
 
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Makes the engine sample from ``model``'s current weights (free for HF generate, a copy for vLLM)."""
         ...
+
+    def close(self) -> None:
+        """Releases everything the engine holds; it is not used afterwards."""
+        ...
+
+
+def encode_prompts(tokenizer, prompts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
+    """The token ids every engine conditions on. Prompts are complete strings (a chat template already put its BOS
+    in), so no special tokens are added by default: adding them again would give R1-style tokenizers two BOS."""
+    return [list(ids) for ids in tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]]

@@ -96,7 +96,13 @@ class BudgetForcingEngine(HFEngine):
 
     @torch.no_grad()
     def generate(
-        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, budgets: Sequence[int] | None = None
+        self,
+        prompts: Sequence[str],
+        n: int,
+        sampling: SamplingConfig,
+        budgets: Sequence[int] | None = None,
+        *,
+        seed: int | None = None,
     ) -> list[list[ForcedCompletion]]:
         """``n`` budget-forced completions per prompt, in prompt order; ``budgets[i]`` is prompt ``i``'s budget."""
         if n < 1:

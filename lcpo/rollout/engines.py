@@ -10,8 +10,15 @@ from lcpo.config.rollout import RolloutConfig
 from lcpo.rollout.base import RolloutEngine
 
 
-def build_engine(cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any) -> RolloutEngine:
-    """``rollout=hf`` (transformers generate), ``rollout=vllm`` (GPU, extra ``vllm``) or ``budget_forcing`` (s1)."""
+def build_engine(
+    cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any, *, max_new_tokens: int | None = None, seed: int = 0
+) -> RolloutEngine:
+    """``rollout=hf`` (transformers generate), ``rollout=vllm`` (GPU, extra ``vllm``) or ``budget_forcing`` (s1),
+    sampling from the live ``model``.
+
+    The vLLM engine is the training one: it exists only once :meth:`start` runs (the Lightning ``setup`` hook) and
+    is sized for ``max_new_tokens`` (default ``cfg.max_new_tokens``); ``seed`` is the run's seed.
+    """
     if cfg.name == "hf":
         from lcpo.rollout.hf import HFEngine
 
@@ -19,7 +26,7 @@ def build_engine(cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any) -> 
     if cfg.name == "vllm":
         from lcpo.rollout.vllm import VLLMEngine
 
-        return VLLMEngine(model, tokenizer, cfg)
+        return VLLMEngine.colocated(model, tokenizer, cfg, max_new_tokens or cfg.max_new_tokens, seed)
     if cfg.name == "budget_forcing":
         from lcpo.rollout.budget_forcing import BudgetForcingEngine
 

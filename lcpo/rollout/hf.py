@@ -1,7 +1,8 @@
 """Rollouts with transformers ``generate``: batched, left-padded, KV-cached, sampling from the live policy module.
 
 The engine holds a reference to the policy itself, so a weight update is visible to the next rollout for free and
-:meth:`HFEngine.sync_weights` has nothing to copy.
+:meth:`HFEngine.sync_weights` has nothing to copy. A sharded policy (``trainer=fsdp``) is gathered whole for each
+generate call (``lcpo.sharding.gathered``), so ranks may decode for different numbers of steps.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from transformers import GenerationConfig, PreTrainedModel
 
 from lcpo.rollout.base import Completion, SamplingConfig
+from lcpo.sharding import gathered
 
 
 class HFEngine:
@@ -32,13 +34,26 @@ class HFEngine:
     def eos_ids(self) -> set[int]:
         return eos_token_ids(self.model, self.tokenizer)
 
+    def start(self, device: torch.device) -> None:
+        """Nothing to claim: generation runs the training module where it is."""
+
+    def offload(self) -> None:
+        """Nothing to free: the engine holds no memory of its own."""
+
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Points the engine at ``model``: generation shares the training module, so this copies nothing."""
         self.model = model
 
+    def close(self) -> None:
+        """Drops the engine's reference to the model."""
+        self.model = None
+
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
-        """``n`` completions per prompt. Prompts go in chunks so that a chunk holds at most ``batch_size`` rows."""
+    def generate(
+        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, *, seed: int | None = None
+    ) -> list[list[Completion]]:
+        """``n`` completions per prompt. Prompts go in chunks so that a chunk holds at most ``batch_size`` rows.
+        Sampling draws from torch's global generator (seeded by the caller), so ``seed`` is not used."""
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         prompts_per_chunk = max(1, self.batch_size // n)
@@ -46,9 +61,10 @@ class HFEngine:
         was_training = self.model.training
         self.model.eval()
         try:
-            out: list[list[Completion]] = []
-            for start in range(0, len(prompts), prompts_per_chunk):
-                out.extend(self._generate_chunk(prompts[start : start + prompts_per_chunk], n, config))
+            with gathered(self.model):
+                out: list[list[Completion]] = []
+                for start in range(0, len(prompts), prompts_per_chunk):
+                    out.extend(self._generate_chunk(prompts[start : start + prompts_per_chunk], n, config))
             return out
         finally:
             self.model.train(was_training)
@@ -89,7 +105,12 @@ def _cut_at_eos(row: list[int], eos_ids: set[int]) -> tuple[list[int], str]:
 
 def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
     """The ids that end a response: the model's generation config first, the tokenizer's EOS otherwise."""
-    eos = model.generation_config.eos_token_id
+    return generation_eos_ids(model.generation_config, tokenizer)
+
+
+def generation_eos_ids(generation_config: GenerationConfig | None, tokenizer) -> set[int]:
+    """:func:`eos_token_ids` from a generation config alone (None: the tokenizer's EOS)."""
+    eos = None if generation_config is None else generation_config.eos_token_id
     if eos is None:
         eos = tokenizer.eos_token_id
     return set(eos) if isinstance(eos, (list, tuple)) else {eos}

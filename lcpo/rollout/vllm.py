@@ -1,78 +1,259 @@
-"""vLLM rollouts on GPU, colocated with the trainer: the policy's weights are pushed into vLLM after each update.
+"""vLLM rollouts: colocated with the trainer for training, standalone for evaluation.
 
-vLLM is an optional extra (``pip install -c constraints.txt -e ".[vllm]"``) imported only when this engine is
-built. The engine runs in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) so that it can reach the loaded model and
-call its ``load_weights`` with the policy's state dict: the same colocated scheme TRL uses.
+Written against vLLM 0.32 (the ``vllm`` extra pins it); every call goes through its public offline API: ``LLM``,
+``LLM.generate`` with ``TokensPrompt`` and one ``SamplingParams`` per request, ``LLM.collective_rpc``,
+``LLM.sleep``/``LLM.wake_up`` and ``LLM.reset_prefix_cache``.
+
+Training (:meth:`VLLMEngine.colocated`), the scheme TRL's colocate mode and verl use:
+
+- One engine per rank, on the rank's own GPU, created by :meth:`start` from the Lightning ``setup`` hook, once the
+  process group exists: ``distributed_executor_backend="external_launcher"`` makes vLLM join that group (ranks
+  ``[k*tp, (k+1)*tp)`` form tensor-parallel group k) instead of creating its own, and runs the engine in-process.
+- It starts from dummy weights (``load_format="dummy"``; only the config is written to disk) and only ever samples
+  from weights the trainer pushed: at train start (so a resumed run samples from the restored checkpoint) and after
+  each update. The push walks the policy's parameters, gathering each from its shards under FSDP, and hands them to
+  every worker's ``model.load_weights`` through ``collective_rpc`` (vLLM shards them for tensor parallelism); the
+  first push checks that every vLLM parameter was written. The prefix cache is reset after each push.
+- Sleep mode (``rollout.enable_sleep_mode``): the engine sleeps at level 2 (weights and KV cache released) while
+  the trainer updates; a push wakes the weights, loads them, then wakes the KV cache.
+- Prompts go in as token ids from the tokenisation the HF engine uses (:func:`lcpo.rollout.base.encode_prompts`), so
+  vLLM adds no second BOS. Every sampled sequence is its own request with its own seed,
+  ``row_seed(step_seed(seed, step, rank), row)``; a tensor-parallel group gathers its ranks' requests, so all of its
+  ranks submit the same requests with the same seeds, and each keeps its own share of the outputs.
+- Log-probs are vLLM's ``processed_logprobs`` (after temperature, like the trainer's) of the sampled tokens, kept in
+  :attr:`Completion.logprobs` for the rollout/trainer mismatch metrics and the truncated importance-sampling
+  correction.
+
+Evaluation (:meth:`VLLMEngine.standalone`) loads a saved model folder in vLLM's own processes and
+:meth:`close` shuts them down, so the next model gets the GPU back.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import socket
 import tempfile
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from transformers import GenerationConfig
 
-from lcpo.rollout.base import Completion, SamplingConfig
+from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
+from lcpo.rollout.hf import eos_token_ids, generation_eos_ids
+from lcpo.seeds import row_seed
+from lcpo.sharding import full_parameters
+
+
+def _import_vllm():
+    try:
+        import vllm
+    except ImportError as err:
+        raise ImportError('rollout=vllm needs vLLM: pip install -c constraints-gpu.txt -e ".[vllm]"') from err
+    return vllm
+
+
+def _load_weights(worker: Any, weights: list[tuple[str, torch.Tensor]]) -> set[str]:
+    """Runs in each vLLM worker (``collective_rpc``): loads whole tensors, returns the vLLM parameters written."""
+    return set(worker.get_model().load_weights(weights))
+
+
+def _parameter_names(worker: Any) -> set[str]:
+    return {name for name, _ in worker.get_model().named_parameters()}
 
 
 class VLLMEngine:
-    """Samples with ``vllm.LLM.generate``; :meth:`sync_weights` copies the current policy weights into vLLM."""
+    """A :class:`lcpo.rollout.base.RolloutEngine` over ``vllm.LLM``; build it with :meth:`colocated` (training) or
+    :meth:`standalone` (evaluation)."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, cfg: Any):
-        if not torch.cuda.is_available():
-            raise RuntimeError("rollout=vllm needs a CUDA GPU; use rollout=hf on this machine")
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        try:
-            from vllm import LLM
-        except ImportError as err:
-            raise ImportError('rollout=vllm needs vLLM: pip install -c constraints.txt -e ".[vllm]"') from err
+    def __init__(self, tokenizer: Any, cfg: Any, eos_ids: set[int], max_new_tokens: int, seed: int):
         self.tokenizer = tokenizer
-        # vLLM loads from a folder: start it from the policy as it is now.
-        self._dir = tempfile.TemporaryDirectory(prefix="lcpo-vllm-")
-        model.save_pretrained(self._dir.name)
-        tokenizer.save_pretrained(self._dir.name)
-        self.llm = LLM(
-            model=self._dir.name,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            gpu_memory_utilization=cfg.gpu_memory_utilization,
-            dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
-            enable_prefix_caching=True,
+        self.cfg = cfg
+        self.eos_ids = eos_ids
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+        self.llm: Any = None
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._tp_group: Any = None
+        self._asleep = False
+        self._checked = False
+
+    @classmethod
+    def colocated(cls, model: torch.nn.Module, tokenizer: Any, cfg: Any, max_new_tokens: int, seed: int = 0):
+        """The training engine; :meth:`start` creates it. Only the model's config is written (vLLM builds the model
+        from it with dummy weights); the weights arrive with :meth:`sync_weights`."""
+        engine = cls(tokenizer, cfg, eos_token_ids(model, tokenizer), max_new_tokens, seed)
+        engine._dir = tempfile.TemporaryDirectory(prefix="lcpo-vllm-")
+        config = model.config
+        config.architectures = [type(model).__name__]
+        config.save_pretrained(engine._dir.name)
+        model.generation_config.save_pretrained(engine._dir.name)
+        return engine
+
+    @classmethod
+    def standalone(cls, path: str | Path, tokenizer: Any, cfg: Any, max_new_tokens: int, seed: int = 0):
+        """An evaluation engine over the transformers folder ``path``, ready to generate."""
+        try:
+            generation_config = GenerationConfig.from_pretrained(path)
+        except OSError:  # a folder without generation_config.json
+            generation_config = None
+        engine = cls(tokenizer, cfg, generation_eos_ids(generation_config, tokenizer), max_new_tokens, seed)
+        engine.llm = _import_vllm().LLM(
+            model=str(path), seed=seed, **engine._common_args(), enable_prefix_caching=True
         )
+        return engine
+
+    @property
+    def max_model_len(self) -> int:
+        return self.cfg.max_prompt_tokens + self.max_new_tokens
+
+    def _common_args(self) -> dict[str, Any]:
+        return {
+            "skip_tokenizer_init": True,
+            "dtype": self.cfg.dtype,
+            "tensor_parallel_size": self.cfg.tensor_parallel_size,
+            "gpu_memory_utilization": self.cfg.gpu_memory_utilization,
+            "max_model_len": self.max_model_len,
+        }
+
+    def start(self, device: torch.device) -> None:
+        """Creates this rank's engine on ``device``, joining the trainer's process group, then lets it sleep until
+        the first push."""
+        vllm = _import_vllm()
+        rank, world = _rank_and_world()
+        tp = self.cfg.tensor_parallel_size
+        if world % tp:
+            raise ValueError(f"rollout.tensor_parallel_size ({tp}) must divide the number of processes ({world})")
+        os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(device.index or 0)})
+        if world == 1:
+            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        self.llm = vllm.LLM(
+            model=self._dir.name,
+            load_format="dummy",
+            distributed_executor_backend="external_launcher",
+            enable_sleep_mode=self.cfg.enable_sleep_mode,
+            enable_prefix_caching=True,
+            logprobs_mode="processed_logprobs",
+            # requests carry their own seeds; the engine's seed only has to agree within a tensor-parallel group
+            seed=self.seed + rank // tp,
+            **self._common_args(),
+        )
+        if tp > 1:
+            self._tp_group, _ = torch.distributed.new_subgroups_by_enumeration(
+                [list(range(k, k + tp)) for k in range(0, world, tp)]
+            )
+        self.offload()
+
+    def offload(self) -> None:
+        """Sleep level 2 (weights and KV cache released; the next push rewrites every weight)."""
+        if self.cfg.enable_sleep_mode and not self._asleep:
+            self.llm.sleep(level=2)
+            self._asleep = True
 
     def sync_weights(self, model: torch.nn.Module) -> None:
-        """Streams the policy's parameters into the vLLM model (no disk round trip)."""
-        state = model.state_dict()
-        runner_model = self.llm.llm_engine.model_executor.driver_worker.model_runner.model
-        runner_model.load_weights(state.items())
+        """Wakes the weights, loads the policy's into every worker, resets the prefix cache, wakes the KV cache.
+        Under FSDP each parameter is gathered from its shards, so every rank must call this together."""
+        if self._asleep:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # hand the trainer's cached blocks back before vLLM maps its weights
+            self.llm.wake_up(tags=["weights"])
+        written: set[str] = set()
+        for name, tensor in full_parameters(model):
+            written |= self.llm.collective_rpc(_load_weights, args=([(name, tensor)],))[0]
+        if not self._checked:
+            missing = self.llm.collective_rpc(_parameter_names)[0] - written
+            if missing:
+                raise RuntimeError(f"the policy's weights left vLLM parameters unwritten: {sorted(missing)[:5]}")
+            self._checked = True
         self.llm.reset_prefix_cache()
+        if self._asleep:
+            self.llm.wake_up(tags=["kv_cache"])
+            self._asleep = False
 
-    def generate(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
-        from vllm import SamplingParams
+    def close(self) -> None:
+        """Shuts the engine down (its worker processes and the process group it created) and frees its memory."""
+        if self.llm is not None:
+            self.llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
-        params = SamplingParams(
-            n=n,
+    def generate(
+        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, *, seed: int | None = None
+    ) -> list[list[Completion]]:
+        """``n`` completions per prompt, each sampled sequence one request seeded ``row_seed(seed, row)``."""
+        if n < 1:
+            raise ValueError(f"need at least one sample per prompt, got n={n}")
+        if self._asleep:
+            raise RuntimeError("the vLLM engine is asleep: push weights (sync_weights) before generating")
+        if sampling.max_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"this vLLM engine was built for at most {self.max_new_tokens} new tokens, got a request for "
+                f"{sampling.max_new_tokens} (rollout.max_new_tokens)"
+            )
+        prompt_ids = encode_prompts(self.tokenizer, prompts)
+        longest = max(map(len, prompt_ids), default=0)
+        if longest > self.cfg.max_prompt_tokens:
+            raise ValueError(
+                f"a prompt of {longest} tokens is longer than rollout.max_prompt_tokens ({self.cfg.max_prompt_tokens})"
+            )
+        rows = [(ids, None if seed is None else row_seed(seed, p * n + s))
+                for p, ids in enumerate(prompt_ids) for s in range(n)]
+        mine = slice(0, len(rows))
+        if self._tp_group is not None:
+            shares: list[Any] = [None] * torch.distributed.get_world_size(self._tp_group)
+            torch.distributed.all_gather_object(shares, rows, group=self._tp_group)
+            position = torch.distributed.get_rank(self._tp_group)
+            mine = slice(sum(map(len, shares[:position])), sum(map(len, shares[: position + 1])))
+            rows = [row for share in shares for row in share]
+        vllm = _import_vllm()
+        requests = [vllm.TokensPrompt(prompt_token_ids=ids) for ids, _ in rows]
+        params = [self._params(vllm, sampling, request_seed) for _, request_seed in rows]
+        outputs = self.llm.generate(requests, params, use_tqdm=False)[mine]
+        flat = [self._completion(out) for out in outputs]
+        return [flat[p * n : (p + 1) * n] for p in range(len(prompts))]
+
+    def _params(self, vllm: Any, sampling: SamplingConfig, seed: int | None) -> Any:
+        return vllm.SamplingParams(
+            n=1,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
-            top_k=sampling.top_k if sampling.top_k > 0 else -1,
+            top_k=sampling.top_k,
             max_tokens=sampling.max_new_tokens,
+            seed=seed,
             logprobs=0,
+            stop_token_ids=sorted(self.eos_ids),
+            detokenize=False,
         )
-        outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
-        groups = []
-        for out in outputs:
-            group = []
-            for c in out.outputs:
-                tokens = list(c.token_ids)
-                logprobs = [next(iter(lp.values())).logprob for lp in c.logprobs] if c.logprobs else None
-                group.append(
-                    Completion(
-                        prompt_ids=list(out.prompt_token_ids),
-                        token_ids=tokens,
-                        text=c.text,
-                        finish_reason="length" if c.finish_reason == "length" else "eos",
-                        logprobs=logprobs,
-                    )
-                )
-            groups.append(group)
-        return groups
+
+    def _completion(self, out: Any) -> Completion:
+        sample = out.outputs[0]
+        tokens = list(sample.token_ids)
+        logprobs = None
+        if sample.logprobs is not None:
+            logprobs = [position[token].logprob for position, token in zip(sample.logprobs, tokens)]
+        return Completion(
+            prompt_ids=list(out.prompt_token_ids),
+            token_ids=tokens,
+            text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+            finish_reason="length" if sample.finish_reason == "length" else "eos",
+            logprobs=logprobs,
+        )
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
