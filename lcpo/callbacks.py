@@ -89,6 +89,9 @@ class GridValidation(L.Callback):
     engine (so a vLLM engine is reused, with the weights it was just given) and reports how well it follows its
     budgets: scalars per mode and budget, the length-vs-budget and accuracy-vs-tokens plots and a table in wandb,
     and the same files under ``<dir>/step_<k>/`` for runs without wandb.
+
+    Every rank evaluates (the same grid, the same seeds), because generation may need them all: a sharded policy is
+    gathered from every rank, and a tensor-parallel vLLM group generates together; rank 0 writes and logs.
     """
 
     def __init__(
@@ -103,7 +106,6 @@ class GridValidation(L.Callback):
         self.task, self.grid, self.rollout, self.prompt = task, grid, rollout, prompt
         self.dirpath, self.every_n_steps = Path(dirpath), every_n_steps
 
-    @rank_zero_only
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.rollout_step
         if not self.every_n_steps or step % self.every_n_steps:
@@ -112,6 +114,10 @@ class GridValidation(L.Callback):
             pl_module.collector.engine, pl_module.tokenizer, "policy", [self.task], self.grid,
             rollout=self.rollout, prompt=self.prompt,
         )
+        if trainer.is_global_zero:
+            self._report(trainer, rows, step)
+
+    def _report(self, trainer, rows: list[dict], step: int) -> None:
         paths = write_report(rows, self.dirpath / f"step_{step}")
         scalars = validation_scalars(rows)
         for logger in trainer.loggers:

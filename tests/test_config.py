@@ -16,6 +16,10 @@ from omegaconf.errors import ValidationError
         ("budget.max_share=0.7 budget.none_share=0.6", "budget.max_share"),
         ("rollout.top_p=0", "rollout.top_p"),
         ("logger.wandb_mode=sometimes", "logger.wandb_mode"),
+        ("algo.tis_cap=0.5 rollout=vllm", "algo.tis_cap"),
+        ("algo.tis_cap=2.0", "algo.tis_cap"),  # needs an engine with sampling log-probs
+        ("rollout=vllm rollout.max_prompt_tokens=0", "rollout.max_prompt_tokens"),
+        ("rollout=vllm rollout.dtype=float64", "rollout.dtype"),
     ],
 )
 def test_bad_values_name_the_key(compose_train, tmp_path, override, key):

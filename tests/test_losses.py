@@ -3,7 +3,17 @@ import math
 import pytest
 import torch
 
-from lcpo.losses import aggregate, clipped_surrogate, grpo_loss, group_advantages, kl_k3, token_logprobs
+from lcpo.losses import (
+    aggregate,
+    clipped_surrogate,
+    global_token_normaliser,
+    grpo_loss,
+    group_advantages,
+    kl_k3,
+    mismatch_sums,
+    tis_weights,
+    token_logprobs,
+)
 
 
 def test_group_advantages_hand_computed():
@@ -69,3 +79,37 @@ def test_token_logprobs_and_grpo_loss_gradient_direction():
     new_lp = token_logprobs(logits.detach() + 0.1 * step, labels)
     assert (new_lp[0] > lp[0]).all() and (new_lp[1] < lp[1]).all()
     assert out.clip_fraction.item() == 0.0 and out.ratio.item() == pytest.approx(1.0)
+
+
+def test_tis_weights_are_the_capped_ratio_without_gradient():
+    old = torch.tensor([[0.0, -1.0, -2.0]], requires_grad=True)
+    rollout = torch.tensor([[0.0, -2.0, -0.5]])
+    w = tis_weights(old, rollout, cap=2.0)
+    assert torch.allclose(w, torch.tensor([[1.0, 2.0, math.exp(-1.5)]])) and not w.requires_grad
+
+
+def test_tis_weight_scales_only_the_policy_gradient_term():
+    logits, labels = torch.randn(1, 3, 5), torch.tensor([[1, 2, 3]])
+    mask, old, adv = torch.ones(1, 3), torch.full((1, 3), -1.6), torch.tensor([1.0])
+    plain = grpo_loss(logits, labels, mask, old, adv, kl_coef=0, entropy_coef=0)
+    doubled = grpo_loss(logits, labels, mask, old, adv, kl_coef=0, entropy_coef=0, tis_weight=torch.full((1, 3), 2.0))
+    assert torch.allclose(doubled.loss, 2 * plain.loss)
+
+
+def test_mismatch_sums_are_abs_delta_k3_and_count_over_the_mask():
+    trainer = torch.tensor([[-1.0, -2.0, -3.0]])
+    rollout = torch.tensor([[-1.5, -2.0, -9.0]])
+    mask = torch.tensor([[1, 1, 0]])
+    abs_sum, k3_sum, count = mismatch_sums(trainer, rollout, mask).tolist()
+    r = math.exp(0.5)  # pi_trainer / pi_rollout on the first token
+    assert abs_sum == pytest.approx(0.5) and count == 2 and k3_sum == pytest.approx(r - 1 - 0.5)
+
+
+def test_global_token_normaliser_gives_the_global_token_mean_under_rank_averaging():
+    # two ranks with 1 and 3 tokens: DDP averages the ranks' gradients, i.e. their losses
+    values = [torch.tensor([4.0]), torch.tensor([1.0, 1.0, 1.0])]
+    normaliser = global_token_normaliser(torch.tensor(4), world_size=2)
+    averaged = sum(v.sum() / normaliser for v in values) / 2
+    assert averaged == pytest.approx(7.0 / 4)  # the mean over all four tokens
+    per_rank = sum(v.mean() for v in values) / 2
+    assert per_rank == pytest.approx(2.5)  # what normalising by the local count gives instead

@@ -84,18 +84,65 @@ def test_export_reloads_offline_and_generates(compose_train, tmp_path):
     assert out.shape[1] > ids.shape[1]
 
 
-@pytest.mark.slow
-def test_ddp_two_cpu_processes(tmp_path):
-    from conftest import FAST_TRAIN
+def _distributed_run(tmp_path: Path, *overrides: str, fake_vllm: bool = False) -> list[dict]:
+    """Trains two steps in two gloo processes (tests/distributed_run.py); returns each rank's dump."""
+    from conftest import FAKES, FAST_TRAIN
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "lcpo.train", *FAST_TRAIN, *LENGTH_ONLY, "trainer=ddp_cpu", "trainer.max_steps=2",
-           "trainer.num_threads=1", f"output_dir={tmp_path}", f"hydra.run.dir={tmp_path}"]
+    tests = Path(__file__).resolve().parent
+    paths = [str(FAKES)] if fake_vllm else []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([*paths, str(tests.parent), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, str(tests / "distributed_run.py"), *FAST_TRAIN, *LENGTH_ONLY, "trainer.max_steps=2",
+           "trainer.num_threads=1", *overrides, f"output_dir={tmp_path}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = _metrics(tmp_path)
-    assert len(rows) == 2  # one set of metrics per step, written once (rank 0), not once per process
+    assert len(_metrics(tmp_path)) == 2  # one set of metrics per step, written once (rank 0), not once per process
     assert (tmp_path / "model" / "config.json").is_file()
+    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in (0, 1)]
+
+
+def _assert_same_weights_and_trained(ranks: list[dict], initial: dict[str, torch.Tensor]) -> None:
+    """Both ranks hold the same weights (gradients were reduced over ranks: each rank saw different prompts), and
+    they moved away from the initial ones."""
+    first, second = ranks[0]["weights"], ranks[1]["weights"]
+    assert first.keys() == second.keys() and ranks[0]["world_size"] == 2
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], atol=0, rtol=0, msg=key)
+    assert any(not torch.allclose(first[k], initial[k]) for k in first)
+
+
+def _initial_weights(compose_train, tmp_path: Path) -> dict[str, torch.Tensor]:
+    return _weights(build(compose_train(*LENGTH_ONLY, output_dir=tmp_path / "init"))[0])
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(compose_train, tmp_path):
+    ranks = _distributed_run(tmp_path, "trainer=ddp_cpu")
+    _assert_same_weights_and_trained(ranks, _initial_weights(compose_train, tmp_path))
+
+
+@pytest.mark.slow
+def test_fsdp_two_cpu_processes(compose_train, tmp_path):
+    """FSDP2 over two gloo processes: the sharded policy trains like one model, exports whole and reloads."""
+    ranks = _distributed_run(tmp_path, "trainer=fsdp_cpu", "algo.kl_coef=0.01")
+    _assert_same_weights_and_trained(ranks, _initial_weights(compose_train, tmp_path))
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "model", local_files_only=True)
+    for key, value in exported.state_dict().items():
+        torch.testing.assert_close(value, ranks[0]["weights"][key], msg=key)
+
+
+@pytest.mark.slow
+def test_vllm_ddp_two_cpu_processes(tmp_path):
+    """Each rank builds its own engine once the process group exists, on its own rank, and samples its own
+    prompts with its own seeds; with tensor_parallel_size=2 both ranks would submit the same requests."""
+    ranks = _distributed_run(tmp_path, "trainer=ddp_cpu", "rollout=vllm", fake_vllm=True)
+    for rank, dump in enumerate(ranks):
+        (engine,) = dump["vllm_engines"]
+        assert engine["distributed"] and engine["world_size"] == 2 and engine["env"]["RANK"] == str(rank)
+    seeds = [[d["seeds"] for _, e, d in dump["vllm_calls"] if e == "generate"] for dump in ranks]
+    assert len(seeds[0]) == 2 and not set(seeds[0][0]) & set(seeds[1][0])
+    for key in ranks[0]["weights"]:
+        torch.testing.assert_close(ranks[0]["weights"][key], ranks[1]["weights"][key], atol=0, rtol=0)
 
 
 def test_mixed_modes_log_every_metric(compose_train, tmp_path):

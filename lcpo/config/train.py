@@ -52,16 +52,6 @@ def check_cross_group(cfg: TrainConfig) -> None:
         raise ValueError("rollout=budget_forcing is the s1 evaluation baseline; train with rollout=hf or rollout=vllm")
     if cfg.algo.tis_cap is not None and cfg.rollout.name != "vllm":
         raise ValueError("algo.tis_cap corrects for vLLM's sampling log-probs; it needs rollout=vllm (set it to null)")
-    if cfg.trainer.val_every_n_steps and cfg.trainer.strategy == "fsdp" and cfg.rollout.name != "vllm":
-        raise ValueError(
-            "trainer.val_every_n_steps runs on rank 0 alone, which holds only a shard of the policy under "
-            "trainer=fsdp: validate with rollout=vllm, or set trainer.val_every_n_steps=0 and evaluate the export"
-        )
-    if cfg.trainer.val_every_n_steps and cfg.rollout.name == "vllm" and cfg.rollout.tensor_parallel_size > 1:
-        raise ValueError(
-            "trainer.val_every_n_steps runs on rank 0 alone, but rollout.tensor_parallel_size > 1 needs every rank "
-            "of a tensor-parallel group to generate: set trainer.val_every_n_steps=0 and evaluate the export"
-        )
     budgets = cfg.budget.sampler()
     if cfg.reward.name in BUDGET_AWARE and budgets.none_share == 1.0:
         raise ValueError(f"reward={cfg.reward.name} needs budgets, but budget.none_share is 1.0")
