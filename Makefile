@@ -10,7 +10,7 @@ ARGS  ?=
 SWEEP ?= alpha
 MODEL ?= outputs/demo/model
 
-.PHONY: install test test-fast demo train eval sweep report bench lint clean
+.PHONY: install test test-fast demo train eval sweep report bench gpu-wheels gpu-check lint clean
 
 install: $(STAMP)
 
@@ -44,6 +44,24 @@ report: install
 
 bench: install
 	$(RUN) -m lcpo.bench $(ARGS)
+
+# The GPU check runs on a GPU machine whose image has torch, lightning and transformers but no network: the few
+# pure-Python packages it lacks travel as wheels built here (wheels/, ignored by git). gpu-check stops at once on a
+# machine without CUDA, then installs them offline into a venv over the image's packages and runs lcpo.gpu_check.
+GPU_WHEELS := hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 math-verify==0.9.0 \
+              latex2sympy2_extended==1.11.0 pebble==5.2.3
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_VENV   ?= .venv-gpu
+
+gpu-wheels: install
+	$(PY) -m pip wheel -q --no-deps -w wheels $(GPU_WHEELS)
+
+gpu-check:
+	@$(GPU_PYTHON) -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu-check needs a CUDA GPU, and torch ' + torch.__version__ + ' sees none on this machine')"
+	@test -n "$$(ls wheels/*.whl 2>/dev/null)" || { echo "wheels/ is empty: run 'make gpu-wheels' where PyPI is reachable"; exit 1; }
+	test -x $(GPU_VENV)/bin/python || $(GPU_PYTHON) -m venv --system-site-packages $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --no-index --find-links wheels $(GPU_WHEELS)
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONPATH=$(CURDIR) $(GPU_VENV)/bin/python -m lcpo.gpu_check $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache
