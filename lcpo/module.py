@@ -79,6 +79,10 @@ class LCPOModule(L.LightningModule):
     def on_train_start(self) -> None:
         self.collector.engine.sync_weights(self.policy)
 
+    def teardown(self, stage: str) -> None:
+        if stage == "fit":
+            self.collector.engine.close()
+
     def configure_optimizers(self):
         opt = torch.optim.AdamW(
             self.policy.parameters(),

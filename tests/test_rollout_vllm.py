@@ -4,6 +4,7 @@ and after every update, also after a resume) and in evaluation (one engine per m
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
@@ -76,7 +77,10 @@ def test_vllm_logprobs_are_the_sampled_tokens_under_the_trainers_temperature(fak
 def test_vllm_engine_sleeps_until_weights_arrive_then_wakes_weights_before_kv_cache(fake_vllm):
     model, tokenizer = build_tiny(SMALL)
     engine = VLLMEngine.colocated(model, tokenizer, CFG, 8, seed=0)
+    before = {key: os.environ.get(key) for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
     engine.start(torch.device("cpu"))
+    assert fake_vllm.ENGINES[0].env == {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}
+    assert {key: os.environ.get(key) for key in before} == before  # a later Lightning run must not see them
     (_, _, init), (_, _, level) = fake_vllm.CALLS
     assert init["distributed_executor_backend"] == "external_launcher" and init["load_format"] == "dummy"
     assert init["enable_sleep_mode"] and init["max_model_len"] == 256 + 8 and init["skip_tokenizer_init"]

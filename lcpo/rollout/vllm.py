@@ -34,8 +34,9 @@ import gc
 import os
 import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from transformers import GenerationConfig
@@ -125,21 +126,21 @@ class VLLMEngine:
         tp = self.cfg.tensor_parallel_size
         if world % tp:
             raise ValueError(f"rollout.tensor_parallel_size ({tp}) must divide the number of processes ({world})")
-        os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(device.index or 0)})
-        if world == 1:
-            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        self.llm = vllm.LLM(
-            model=self._dir.name,
-            load_format="dummy",
-            distributed_executor_backend="external_launcher",
-            enable_sleep_mode=self.cfg.enable_sleep_mode,
-            enable_prefix_caching=True,
-            logprobs_mode="processed_logprobs",
-            # requests carry their own seeds; the engine's seed only has to agree within a tensor-parallel group
-            seed=self.seed + rank // tp,
-            **self._common_args(),
-        )
+        launcher = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(device.index or 0)}
+        if world == 1:  # vLLM creates the (one-process) group itself, through env://
+            launcher |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+        with _environment(launcher):
+            self.llm = vllm.LLM(
+                model=self._dir.name,
+                load_format="dummy",
+                distributed_executor_backend="external_launcher",
+                enable_sleep_mode=self.cfg.enable_sleep_mode,
+                enable_prefix_caching=True,
+                logprobs_mode="processed_logprobs",
+                # requests carry their own seeds; the engine's seed only has to agree within a tensor-parallel group
+                seed=self.seed + rank // tp,
+                **self._common_args(),
+            )
         if tp > 1:
             self._tp_group, _ = torch.distributed.new_subgroups_by_enumeration(
                 [list(range(k, k + tp)) for k in range(0, world, tp)]
@@ -173,9 +174,11 @@ class VLLMEngine:
             self._asleep = False
 
     def close(self) -> None:
-        """Shuts the engine down (its worker processes and the process group it created) and frees its memory."""
+        """Frees the engine. A standalone engine is shut down (its worker processes, and the process group it made);
+        a colocated one is only dropped: its distributed state lives in the trainer's process group."""
         if self.llm is not None:
-            self.llm.llm_engine.engine_core.shutdown()
+            if self._dir is None:
+                self.llm.llm_engine.engine_core.shutdown()
             self.llm = None
         if self._dir is not None:
             self._dir.cleanup()
@@ -245,6 +248,22 @@ class VLLMEngine:
             finish_reason="length" if sample.finish_reason == "length" else "eos",
             logprobs=logprobs,
         )
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The torchrun-style variables vLLM's external launcher reads while the engine is created, restored after: left
+    set, they would make a later Lightning run in this process (or its children) think it was launched externally."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _rank_and_world() -> tuple[int, int]:
