@@ -48,10 +48,24 @@ class HFExport(L.Callback):
 
 
 class SampleTable(L.Callback):
-    """Every ``every_n_steps`` rollout steps, appends a few completions to ``samples.jsonl`` and to wandb."""
+    """Every ``every_n_steps`` rollout steps, appends a few completions to ``samples.jsonl`` and to wandb.
+
+    At the start of a run, rows of steps after the one it starts from are dropped: a resumed run redoes the steps
+    after its checkpoint, so the rows written for them before the interruption (and a line cut short by it) go.
+    """
 
     def __init__(self, path: Path, every_n_steps: int = 10):
         self.path, self.every_n_steps = Path(path), every_n_steps
+
+    @rank_zero_only
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if _keep_row(line, pl_module.rollout_step)]
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text("".join(kept))
+        partial.replace(self.path)
 
     @rank_zero_only
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -66,6 +80,14 @@ class SampleTable(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_text("samples", columns=SAMPLE_COLUMNS, data=[[r[c] for c in SAMPLE_COLUMNS] for r in rows])
+
+
+def _keep_row(line: str, last_step: int) -> bool:
+    """Whether a ``samples.jsonl`` line is complete and belongs to a step up to ``last_step``."""
+    try:
+        return line.endswith("\n") and int(json.loads(line)["step"]) <= last_step
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 class RolloutProgressBar(RichProgressBar):

@@ -167,6 +167,16 @@ def rollout_sums(
     return sums
 
 
+def zero_signal_sums(
+    rewards: torch.Tensor, group_size: int, tol: float = 1e-6
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``rollout/zero_signal_share`` as ``(sum, count)`` over one rank's groups (rows grouped contiguously): a group
+    whose rewards are all equal (within ``tol``) has zero advantages, so it contributes nothing to the update."""
+    groups = rewards.view(-1, group_size)
+    flat = ((groups.max(-1).values - groups.min(-1).values) <= tol).float()
+    return {"rollout/zero_signal_share": (flat.sum(), torch.tensor(float(flat.numel()), device=flat.device))}
+
+
 def finish_sums(names: Sequence[str], totals: torch.Tensor) -> dict[str, torch.Tensor]:
     """Means from reduced ``[len(names), 2]`` (sum, count) rows; metrics without samples are left out, and
     ``reward/sq`` becomes ``reward/std``."""

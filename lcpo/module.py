@@ -26,8 +26,9 @@ from lightning.pytorch.strategies import ModelParallelStrategy
 
 from lcpo.collector import RolloutBatch, RolloutCollector
 from lcpo.config.algo import AlgoConfig
+from lcpo.guards import StepGuard
 from lcpo.losses import global_token_normaliser, grpo_loss, mismatch_sums, tis_weights, token_logprobs
-from lcpo.metrics import finish_sums, rollout_sums
+from lcpo.metrics import finish_sums, rollout_sums, zero_signal_sums
 from lcpo.prompts import PromptBatch
 from lcpo.sharding import is_sharded, shard_model, whole
 
@@ -61,6 +62,7 @@ class LCPOModule(L.LightningModule):
         self.collector = collector
         self.budget_range = budget_range
         self.last_samples: list[dict] = []
+        self.step_guard = StepGuard(algo.max_skipped_steps)
 
     @property
     def rollout_step(self) -> int:
@@ -96,6 +98,10 @@ class LCPOModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")}
+        checkpoint["step_guard"] = self.step_guard.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.step_guard.load_state_dict(checkpoint.get("step_guard", {}))
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Prompt batches are text, generated from in the step; only scored rollouts hold tensors to move."""
@@ -136,6 +142,7 @@ class LCPOModule(L.LightningModule):
                 "perf/step_seconds": torch.tensor(time.perf_counter() - step_start),
                 "perf/rollout_seconds": torch.tensor(rb.rollout_seconds),
                 "train/lr": torch.tensor(self.lr_schedulers().get_last_lr()[0]),
+                "train/skipped_steps": torch.tensor(float(self.step_guard.take_skipped())),
             }
         )
         for key, value in metrics.items():
@@ -181,13 +188,13 @@ class LCPOModule(L.LightningModule):
                         tis_weight=None if tis is None else tis[rows, : width - 1],
                     )
                     self.manual_backward(out.loss)
+                    self.step_guard.watch(out.loss)
                     for key in ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio"):
                         stats[key].append(getattr(out, key).detach())
                 max_norm = self.algo.grad_clip if self.algo.grad_clip > 0 else float("inf")
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
                 stats["grad_norm"].append(whole(grad_norm).detach())
-                opt.step()
-                sched.step()
+                self.step_guard.step(self, opt, sched, stats["grad_norm"][-1])
         return stats
 
     def _token_normaliser(self, local_tokens: torch.Tensor) -> torch.Tensor:
@@ -221,6 +228,7 @@ class LCPOModule(L.LightningModule):
     def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
         """Rollout statistics (``lcpo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
         sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated, self.budget_range)
+        sums |= zero_signal_sums(rb.rewards, self.collector.group_size)
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)

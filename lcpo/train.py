@@ -18,13 +18,17 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from lcpo.budgets import spread_budgets
 from lcpo.callbacks import GridValidation, HFExport, RolloutProgressBar, SampleTable
+from lcpo.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, StepMetricsCarry, resolve_ckpt_path
 from lcpo.collector import RolloutCollector
-from lcpo.config import TrainConfig, validate
+from lcpo.config import CONF_DIR, TrainConfig, TrainerConfig, validate
 from lcpo.datamodule import PromptDataModule
+from lcpo.errors import describe, hydra_boundary
+from lcpo.guards import SignalWatch
 from lcpo.models import load_policy
 from lcpo.module import LCPOModule
 from lcpo.prompts import PromptBuilder
@@ -116,7 +120,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     updates = cfg.algo.updates_per_step
     callbacks: list = [
         ModelCheckpoint(
-            dirpath=out / "checkpoints",
+            dirpath=out / CHECKPOINT_DIR,
             filename="optim_step_{step}",
             every_n_train_steps=(cfg.trainer.ckpt_every_n_steps or cfg.trainer.max_steps) * updates,
             save_last=True,
@@ -125,12 +129,15 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         ),
         HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
+        SignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),
+        StepMetricsCarry(),
     ]
     if cfg.trainer.val_every_n_steps:
         callbacks.append(validation(cfg, out / "val"))
     if cfg.trainer.progress_bar:
         callbacks.append(RolloutProgressBar())
-    trainer = L.Trainer(
+    trainer = lightning_trainer(
+        cfg.trainer,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         num_nodes=cfg.trainer.num_nodes,
@@ -145,6 +152,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         enable_model_summary=False,
         default_root_dir=str(out),
         use_distributed_sampler=False,
+        plugins=[AtomicCheckpointIO()],
     )
     return module, datamodule, trainer
 
@@ -166,6 +174,19 @@ def engine_max_new_tokens(cfg: TrainConfig) -> int:
         grid = cfg.val.grid(spread_budgets(cfg.budget.distribution()), cfg.eval)
         caps += [grid.cap(mode, budget) for mode in grid.modes for budget in grid.budgets]
     return max(caps)
+
+
+def lightning_trainer(trainer_cfg: TrainerConfig, **kwargs) -> L.Trainer:
+    """``L.Trainer(**kwargs)``; Lightning's complaints about the ``trainer`` group (an unknown accelerator, devices
+    that are not there, a precision it does not know) come back naming the group's keys."""
+    try:
+        return L.Trainer(**kwargs)
+    except (ValueError, TypeError, MisconfigurationException) as err:
+        t = trainer_cfg
+        raise ValueError(
+            f"trainer: {describe(err)} (trainer.accelerator={t.accelerator}, trainer.devices={t.devices}, "
+            f"trainer.strategy={t.strategy}, trainer.precision={t.precision}, trainer.num_nodes={t.num_nodes})"
+        ) from err
 
 
 def validation(cfg: TrainConfig, dirpath: Path) -> GridValidation:
@@ -201,11 +222,12 @@ def run(cfg: TrainConfig) -> dict[str, float]:
     """Trains (and evaluates if ``eval_at_end``); returns the last logged metrics (useful to sweeps and tests)."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, out)
     module, datamodule, trainer = build(cfg)
     if trainer.is_global_zero:
         OmegaConf.save(OmegaConf.structured(cfg), out / "config.yaml")
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         if cfg.eval_at_end and trainer.is_global_zero:
             evaluate_policy(cfg, module, out / "eval")
     finally:
@@ -222,7 +244,8 @@ def finish_wandb(trainer: L.Trainer) -> None:
         wandb.finish()
 
 
-@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+@hydra_boundary("lcpo-train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final mean reward (the value a sweeper would optimise)."""
     metrics = run(validate(cfg))

@@ -84,3 +84,26 @@ def fake_vllm(monkeypatch):
     vllm.ENGINES.clear()
     yield vllm
     sys.modules.pop("vllm", None)
+
+
+#: Overrides for Hydra entry points called in-process: Hydra leaves logging alone (its handlers would hold on to
+#: pytest's captured streams after the test).
+HYDRA_IN_PROCESS = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
+
+
+@pytest.fixture
+def hydra_main(monkeypatch, capsys):
+    """Runs a ``@hydra.main`` entry point in this process with command-line ``args``; returns (exit code, stderr)."""
+    import sys
+
+    def _call(main, *args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["lcpo", *args, *HYDRA_IN_PROCESS])
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_info:
+            code = exit_info.code
+        return code, capsys.readouterr().err
+
+    return _call

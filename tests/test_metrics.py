@@ -84,3 +84,16 @@ def test_rollout_sums_bucket_by_quarter_of_the_budget_range_and_mode():
     assert "bucket/exact/q3/accuracy" not in out  # no sample there: no value rather than a made-up 0
     assert out["max/over_budget_share"] == 0.5 and out["rollout/truncated_share"] == 0.25
     assert out["reward/mean"] == 2.5 and out["reward/std"] == pytest.approx(math.sqrt(1.25))
+
+
+def test_zero_signal_share_counts_groups_whose_rewards_are_all_equal():
+    import torch
+
+    from lcpo.metrics import zero_signal_sums
+
+    rewards = torch.tensor([0.0, 0.0, 0.0,  # every sample wrong: no signal
+                            1.0, 0.0, 1.0,  # a correctness difference
+                            0.5, 0.5, 0.5 + 1e-9,  # equal up to float noise: no signal
+                            0.2, 0.2, 0.19])  # a small length difference is still a signal
+    total, count = zero_signal_sums(rewards, group_size=3)["rollout/zero_signal_share"]
+    assert (float(total), float(count)) == (2.0, 4.0)

@@ -27,12 +27,13 @@ LENGTH_ONLY = [
 
 
 def _metrics(out: Path) -> list[dict]:
-    """Per-step rows of every start of the run (a resumed run writes a new version folder)."""
-    rows = []
-    for path in sorted((out / "csv").glob("version_*/metrics.csv")):
+    """Per-step rows of every start of the run, one per step: a resumed run writes a new version folder that starts
+    with the row of the step it resumed from again, and a later start's row of a step replaces an earlier one's."""
+    rows: dict[str, dict] = {}
+    for path in sorted((out / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])):
         with path.open() as f:
-            rows += [row for row in csv.DictReader(f) if row.get("rollout/mean_length")]
-    return rows
+            rows |= {row["step"]: row for row in csv.DictReader(f) if row.get("rollout/mean_length")}
+    return sorted(rows.values(), key=lambda row: int(row["step"]))
 
 
 @pytest.mark.slow
@@ -154,7 +155,7 @@ def test_mixed_modes_log_every_metric(compose_train, tmp_path):
     keys = ["reward/mean", "reward/std", "rollout/accuracy", "rollout/abs_rel_error", "rollout/rel_error",
             "exact/accuracy", "max/over_budget_share", "none/mean_length", "train/kl", "train/clip_fraction",
             "train/entropy", "train/grad_norm", "perf/rollout_tokens_per_s", "perf/train_tokens_per_s",
-            "perf/step_seconds"]
+            "perf/step_seconds", "rollout/zero_signal_share", "rollout/truncated_share", "train/skipped_steps"]
     assert len(rows) == 2 and all(rows[-1].get(k) not in (None, "") for k in keys), rows[-1]
     samples = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 2 * 8 and '"budget"' in samples[0] and '"text"' in samples[0]

@@ -16,7 +16,9 @@ class AlgoConfig:
     ``scale_std`` and ``adv_eps`` shape the group advantages (``lcpo.losses.group_advantages``), which the rollout
     collector computes; everything else shapes the update in ``lcpo.module``. ``tis_cap`` turns on the truncated
     importance-sampling correction for the gap between the rollout engine and the trainer
-    (``lcpo.losses.tis_weights``; needs an engine that returns sampling log-probs, i.e. vLLM).
+    (``lcpo.losses.tis_weights``; needs an engine that returns sampling log-probs, i.e. vLLM). An optimiser step
+    whose loss or gradient is not finite is skipped; ``max_skipped_steps`` of them in a row stop the run
+    (``lcpo.guards``).
     """
 
     group_size: int = 16
@@ -38,6 +40,7 @@ class AlgoConfig:
     grad_clip: float = 1.0
     warmup_steps: int = 0
     tis_cap: Optional[float] = None
+    max_skipped_steps: int = 10
 
     def __post_init__(self) -> None:
         positive("algo.group_size", self.group_size)
@@ -56,6 +59,7 @@ class AlgoConfig:
         positive("algo.warmup_steps", self.warmup_steps, allow_zero=True)
         if self.tis_cap is not None and not (self.tis_cap >= 1.0):
             raise ValueError(f"algo.tis_cap must be null (off) or >= 1, got {self.tis_cap}")
+        positive("algo.max_skipped_steps", self.max_skipped_steps)
         one_of("algo.loss_agg", self.loss_agg, AGGREGATIONS)
         if self.loss_agg == "constant" and not (self.loss_constant and self.loss_constant > 0):
             raise ValueError("algo.loss_constant must be set to a positive number when algo.loss_agg=constant")

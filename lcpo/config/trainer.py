@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from lcpo.config.checks import positive
+from lcpo.config.checks import in_range, positive
 
 
 @dataclass
 class TrainerConfig:
     """Lightning Trainer settings. ``max_steps`` and every ``*_every_n_steps`` count rollout steps (0 turns the
-    periodic action off); ``val_every_n_steps`` runs the small budget-grid validation of ``val``."""
+    periodic action off); ``val_every_n_steps`` runs the small budget-grid validation of ``val``. A warning says
+    when more than ``warn_zero_signal`` of the groups had equal rewards (no learning signal) for
+    ``warn_zero_signal_steps`` rollout steps in a row (``lcpo.guards.SignalWatch``)."""
 
     accelerator: str = "auto"
     devices: Any = 1
@@ -27,8 +29,17 @@ class TrainerConfig:
     val_every_n_steps: int = 0
     num_threads: Optional[int] = None
     progress_bar: bool = True
+    warn_zero_signal: float = 0.9
+    warn_zero_signal_steps: int = 5
 
     def __post_init__(self) -> None:
+        if str(self.precision) in ("16-mixed", "16"):
+            raise ValueError(
+                f"trainer.precision={self.precision}: fp16 loss scaling is not supported (the update clips and checks "
+                "gradients before they would be unscaled); use bf16-mixed or 32-true"
+            )
+        in_range("trainer.warn_zero_signal", self.warn_zero_signal, 0.0, 1.0)
+        positive("trainer.warn_zero_signal_steps", self.warn_zero_signal_steps)
         positive("trainer.max_steps", self.max_steps)
         positive("trainer.num_nodes", self.num_nodes)
         for key in ("log_every_n_steps", "ckpt_every_n_steps", "export_every_n_steps", "samples_every_n_steps",
