@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lcpo.config import compose_config, validate
+from lcpo.errors import cli_boundary
 from lcpo.train import run
 
 METRICS = {
@@ -29,6 +30,7 @@ METRICS = {
 }
 
 
+@cli_boundary("lcpo-bench")
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="lcpo-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=6, help="rollout steps; the first is dropped as warm-up")

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lcpo.config import TrainConfig, WarmstartRunConfig, compose_config, validate
+from lcpo.config import TrainConfig, WarmstartRunConfig, compose_config, to_schema, validate
+from lcpo.errors import cli_boundary
 from lcpo.evaluation import EvalTask, evaluate_models, write_report
 from lcpo.metrics import pearson
 from lcpo.tasks import build_grader, build_task
@@ -113,22 +113,40 @@ def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float
     console.print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
 
 
+#: What a demo output folder holds; ``--out`` replaces only a folder that is empty or holds one of these.
+DEMO_ENTRIES = ("report.json", "warmstart", "base", "train")
+
+
+def replace_folder(out: Path) -> None:
+    """Empties ``out`` for a new demo run, refusing a folder with other content (a mistyped ``--out``)."""
+    if out.exists():
+        if not out.is_dir() or (any(out.iterdir()) and not any((out / e).exists() for e in DEMO_ENTRIES)):
+            raise ValueError(
+                f"--out {out}: exists and is not a demo output folder (none of {', '.join(DEMO_ENTRIES)}); "
+                "the demo replaces its output folder, so give it a new or empty one"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
+@cli_boundary("lcpo-demo")
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="lcpo-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--no-s1", action="store_true", help="skip the s1 budget-forcing baseline")
     args, overrides = parser.parse_known_args(argv)
     out: Path = args.out
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     ws_overrides = [o for o in overrides if o.startswith((*WARMSTART_ONLY, *SHARED))]
     train_overrides = [o for o in overrides if not o.startswith(WARMSTART_ONLY)]
     timings: dict[str, float] = {}
+    ws_cfg = to_schema(compose_config("warmstart", [*ws_overrides, f"output_dir={out / 'warmstart'}"]),
+                       WarmstartRunConfig)
+    for stage, experiment in STAGES:  # a bad override fails now, not after the warm-start
+        stage_dir = f"output_dir={out / 'train' / stage}"
+        validate(compose_config("train", [f"experiment={experiment}", "model=tiny", stage_dir, *train_overrides]))
+    replace_folder(out)
 
     start = time.perf_counter()
-    ws_cfg = OmegaConf.to_object(compose_config("warmstart", [*ws_overrides, f"output_dir={out / 'warmstart'}"]))
-    assert isinstance(ws_cfg, WarmstartRunConfig)
     policy = out / "base"
     shutil.move(str(warmstart_from_config(ws_cfg)), policy)
     timings["warm-start"] = time.perf_counter() - start

@@ -14,9 +14,10 @@ from typing import Mapping, Sequence
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from lcpo.config import EvaluateConfig, LoggerConfig, TaskConfig
+from lcpo.config import CONF_DIR, EvaluateConfig, LoggerConfig, TaskConfig, to_schema
+from lcpo.errors import hydra_boundary
 from lcpo.evaluation import EvalTask, evaluate_models, write_report
 from lcpo.tasks import build_grader, build_task
 
@@ -62,12 +63,11 @@ def log_to_wandb(rows: Sequence[dict], paths: Mapping[str, Path], logger: Logger
     wb_run.finish()
 
 
-@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
+@hydra_boundary("lcpo-evaluate")
 def main(cfg: DictConfig) -> None:
     """``python -m lcpo.evaluate`` / ``lcpo-evaluate``: see the module docstring."""
-    obj = OmegaConf.to_object(cfg)
-    assert isinstance(obj, EvaluateConfig)
-    run(obj)
+    run(to_schema(cfg, EvaluateConfig))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,12 @@ def load_pretrained(
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no transformers model at {path} (config.json missing)")
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype), local_files_only=True, **kwargs)
-    return model, load_tokenizer(path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype), local_files_only=True, **kwargs)
+        tokenizer = load_tokenizer(path)
+    except Exception as err:  # transformers and safetensors raise many unrelated types for a damaged folder
+        raise OSError(f"{path}: cannot load the model ({type(err).__name__}: {err})") from err
+    return model, tokenizer
 
 
 def load_policy(cfg: ModelConfig) -> tuple[PreTrainedModel, object]:

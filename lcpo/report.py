@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import yaml
 
 from lcpo import plots
+from lcpo.errors import cli_boundary
 
 REPORT_NAME = "report.json"
 
@@ -54,7 +55,7 @@ def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
         overrides = parse_overrides(job / ".hydra" / "overrides.yaml")
         keys.update(dict.fromkeys(overrides))
         for report in sorted(job.rglob(REPORT_NAME)):
-            for row in json.loads(report.read_text())["rows"]:
+            for row in read_rows(report):
                 entry = {"job": str(job.relative_to(root)), "report": str(report.relative_to(job)), **overrides}
                 rows.append(entry | {k: v for k, v in row.items() if k != "lengths"})
     if not rows:
@@ -62,6 +63,17 @@ def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
             f"{root}: {len(jobs)} Hydra jobs but no {REPORT_NAME} in any of them (run the evaluation in each job)"
         )
     return rows, list(keys)
+
+
+def read_rows(report: Path) -> list[dict[str, Any]]:
+    """The rows of one ``report.json``; a file that is not one (cut short, edited by hand) is named in the error."""
+    try:
+        rows = json.loads(report.read_text(encoding="utf-8"))["rows"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{report}: not an evaluation report ({type(err).__name__}: {err})") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{report}: not an evaluation report ('rows' is not a list of objects)")
+    return rows
 
 
 def varying_keys(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
@@ -95,16 +107,14 @@ def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: 
     return paths
 
 
+@cli_boundary("lcpo-report")
 def main(argv: Sequence[str] | None = None) -> None:
     """``lcpo-report MULTIRUN_DIR [--out DIR]``."""
     parser = argparse.ArgumentParser(prog="lcpo-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("multirun_dir", type=Path, help="a Hydra multirun folder (holding one folder per job)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the summary (default: multirun_dir)")
     args = parser.parse_args(argv)
-    try:
-        rows, keys = collect(args.multirun_dir)
-    except FileNotFoundError as err:
-        parser.exit(1, f"lcpo-report: {err}\n")
+    rows, keys = collect(args.multirun_dir)
     paths = write_summary(rows, keys, args.out or args.multirun_dir)
     print(f"{len(rows)} rows from {len({r['job'] for r in rows})} jobs -> " + ", ".join(str(p) for p in paths.values()))
 

@@ -21,12 +21,13 @@ from typing import Callable, Iterator, Protocol
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, IterableDataset
 
 from lcpo.batching import pack
 from lcpo.budgets import BudgetSampler, BudgetSpec
-from lcpo.config import WarmstartConfig, WarmstartRunConfig
+from lcpo.config import CONF_DIR, WarmstartConfig, WarmstartRunConfig, to_schema
+from lcpo.errors import hydra_boundary
 from lcpo.models import load_policy
 from lcpo.prompts import PromptBuilder
 from lcpo.tasks import build_task
@@ -174,11 +175,10 @@ def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
     )
 
 
-@hydra.main(config_path="../conf", config_name="warmstart", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="warmstart", version_base="1.3")
+@hydra_boundary("lcpo-warmstart")
 def main(cfg: DictConfig) -> None:
-    run_cfg = OmegaConf.to_object(cfg)
-    assert isinstance(run_cfg, WarmstartRunConfig)
-    path = warmstart_from_config(run_cfg)
+    path = warmstart_from_config(to_schema(cfg, WarmstartRunConfig))
     log.info("warm-started model saved to %s", path)
 
 

@@ -61,9 +61,11 @@ def test_every_budget_choice_composes(compose_train, tmp_path, choice):
 
 
 def test_paper_experiments_compose(compose_train, tmp_path):
-    exact = compose_train("experiment=l1_exact", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path, fast=False)
+    data = tmp_path / "train.parquet"  # the schema checks it exists and is a parquet file; loading comes later
+    data.touch()
+    exact = compose_train("experiment=l1_exact", f"model.path={tmp_path}", f"task.path={data}", output_dir=tmp_path, fast=False)
     assert (exact.algo.lr, exact.trainer.max_steps, exact.reward.name) == (1e-6, 700, "exact")
-    mx = compose_train("experiment=l1_max", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path, fast=False)
+    mx = compose_train("experiment=l1_max", f"model.path={tmp_path}", f"task.path={data}", output_dir=tmp_path, fast=False)
     assert (mx.algo.lr, mx.trainer.max_steps, mx.reward.name, mx.budget.max_share) == (4e-6, 120, "mixed", 0.5)
     assert mx.rollout.max_new_tokens == 4500
 
@@ -96,7 +98,9 @@ def test_bare_run_is_the_cpu_recipe_from_the_demo_model_when_present(tmp_path, c
 def test_each_sweep_has_a_cpu_default_and_a_paper_scale_variant(compose_train, tmp_path, sweep):
     cpu = compose_train(f"+sweep={sweep}", output_dir=tmp_path, fast=False)
     assert cpu.eval_at_end and cpu.rollout.max_new_tokens == 160 and cpu.trainer.max_steps <= 100
-    gpu = compose_train(f"+sweep={sweep}_l1", f"model.path={tmp_path}", f"task.path={__file__}", output_dir=tmp_path,
+    data = tmp_path / "train.parquet"
+    data.touch()
+    gpu = compose_train(f"+sweep={sweep}_l1", f"model.path={tmp_path}", f"task.path={data}", output_dir=tmp_path,
                         fast=False)
     assert gpu.eval_at_end and (gpu.algo.lr, gpu.trainer.max_steps, gpu.rollout.name) == (1e-6, 700, "vllm")
     assert gpu.logger.group == f"sweep-{sweep}_l1"

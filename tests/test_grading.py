@@ -193,8 +193,18 @@ PATHOLOGICAL = [
     ("\\boxed{" * 15_000, "1"),  # 100 kB of unclosed boxes
     ("word " * 20_000 + r"\boxed{2}", "2"),  # 100 kB of text, still graded
     (r"\boxed{(x+1)^{1000}}", "1"),  # passes the guards; sympy needs >10 s: the timer cuts it
+    ("\\boxed{1\x00 2}", "1"),  # a NUL byte
+    ("\\boxed{" + "".join(map(chr, range(1, 32))) + "}", "1"),  # every control character
+    ("\\boxed{\x1b[31m1\x1b[0m}", "1"),  # terminal escape codes
+    ("\\boxed{\ud800}", "1"),  # a lone surrogate (not encodable as UTF-8)
+    ("a" * 1_000_000 + "\\boxed{1}", "1"),  # one line of 1 MB, still graded
+    ("\\boxed{" + "9" * 5_000 + "}", "1"),  # a 5000-digit number
+    ("\\boxed{" + "\\sqrt{" * 2_000 + "2" + "}" * 2_000 + "}", "1"),  # thousands of nested roots
+    ("\\boxed{1}" * 20_000, "1"),  # 20 000 boxes
 ]
-EXPECTED_REASONS = ["too_complex"] * 6 + ["too_long", "no_boxed", "ok", "timeout"]
+EXPECTED_REASONS = [
+    *["too_complex"] * 6, "too_long", "no_boxed", "ok", "timeout", *["wrong"] * 4, "ok", "too_long", "too_long", "ok",
+]
 
 
 def _grade_pathological() -> list[tuple[str, float]]:

@@ -9,8 +9,10 @@ anything may import it without a cycle.
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import is_dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -29,6 +31,8 @@ from lcpo.config.task import BUDGET_IN_TRACE, SyntheticTaskConfig, TaskConfig
 from lcpo.config.train import TrainConfig, check_cross_group
 from lcpo.config.trainer import TrainerConfig
 from lcpo.config.warmstart import WarmstartConfig, WarmstartRunConfig
+
+T = TypeVar("T")
 
 #: The repository's config folder (the package is installed editable from the repository).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -51,11 +55,38 @@ def compose_config(name: str, overrides: Sequence[str] = ()) -> DictConfig:
 
 def validate(cfg: DictConfig) -> TrainConfig:
     """Turns a composed training config into a checked :class:`TrainConfig` (raises ValueError naming the key)."""
-    obj = OmegaConf.to_object(cfg)
-    if not isinstance(obj, TrainConfig):
-        raise TypeError(f"expected a training config (conf/train.yaml), got {type(obj).__name__}")
+    obj = to_schema(cfg, TrainConfig)
     check_cross_group(obj)
     return obj
+
+
+def to_schema(cfg: DictConfig, schema: type[T]) -> T:
+    """``cfg`` as its schema's dataclass, which runs the range checks; keys the schema lacks are refused first."""
+    check_known_keys(cfg, OmegaConf.structured(schema))
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, schema):
+        raise TypeError(f"expected a {schema.__name__}, got {type(obj).__name__}")
+    return obj
+
+
+def check_known_keys(cfg: DictConfig, reference: DictConfig, prefix: str = "") -> None:
+    """Raises ValueError for a key of ``cfg`` that ``reference`` (the schema's defaults) does not have.
+
+    OmegaConf refuses unknown keys, except those added with ``+key=value``, which it keeps without a word: a typo
+    there (``+trainer.max_step=10``) would otherwise run with the default. Nodes typed ``Any`` are not checked.
+    """
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key not in reference:
+            close = difflib.get_close_matches(str(key), [str(k) for k in reference], n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ValueError(f"unknown config key {name}{hint}")
+        if any(OmegaConf.is_missing(c, key) or OmegaConf.is_interpolation(c, key) for c in (cfg, reference)):
+            continue
+        value, expected = cfg[key], reference[key]
+        nested = isinstance(value, DictConfig) and isinstance(expected, DictConfig)
+        if nested and is_dataclass(OmegaConf.get_type(expected)):
+            check_known_keys(value, expected, f"{name}.")
 
 
 register()
@@ -64,5 +95,6 @@ __all__ = [
     "AlgoConfig", "BUDGET_AWARE", "BUDGET_IN_TRACE", "BudgetConfig", "CONF_DIR", "DTYPES", "EvalGrid",
     "EvaluateConfig", "FORCED", "LoggerConfig", "ModelConfig", "PromptConfig", "REWARD_NAMES", "RewardConfig",
     "RolloutConfig", "SyntheticTaskConfig", "TaskConfig", "TinyModelConfig", "TrainConfig", "TrainerConfig",
-    "ValidationConfig", "WarmstartConfig", "WarmstartRunConfig", "compose_config", "register", "validate",
+    "ValidationConfig", "WarmstartConfig", "WarmstartRunConfig", "check_known_keys", "compose_config", "register",
+    "to_schema", "validate",
 ]

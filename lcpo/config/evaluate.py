@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from lcpo.config.checks import one_of, positive
@@ -41,5 +42,27 @@ class EvaluateConfig:
             raise ValueError("rollout=vllm needs a GPU; use rollout=hf on CPU")
         if not self.models:
             raise ValueError("models is empty: pass models='{name: /path/to/model}' or models='[/path/to/model]'")
+        check_models(self.models)
+        for path in self.extra_files:
+            if not Path(path).expanduser().is_file() or Path(path).suffix.lower() not in (".jsonl", ".parquet"):
+                raise ValueError(f"extra_files: {path} is not a .jsonl or .parquet file")
         if self.num_threads is not None:
             positive("num_threads", self.num_threads)
+
+
+def check_models(models: Any) -> None:
+    """``models`` must be a list of transformers folders or a ``{name: folder}`` mapping, every folder holding a
+    ``config.json``: checked before the first model loads, so that a typo in the last path does not surface after
+    hours of evaluating the others."""
+    if isinstance(models, dict):
+        named = {f"models.{name}": path for name, path in models.items()}
+    elif isinstance(models, (list, tuple)):
+        named = {f"models[{i}]": path for i, path in enumerate(models)}
+    else:
+        raise ValueError(
+            f"models must be a list of model folders or a {{name: folder}} mapping, got {models!r} "
+            f"(e.g. models='[{models}]')"
+        )
+    for key, path in named.items():
+        if not isinstance(path, str) or not (Path(path).expanduser() / "config.json").is_file():
+            raise ValueError(f"{key}: no transformers model at {path} (config.json missing)")

@@ -75,5 +75,11 @@ class TaskConfig:
                 raise ValueError(f"task.path is required for task={self.name}")
             if not Path(self.path).expanduser().is_file():
                 raise ValueError(f"task.path does not exist: {self.path}")
+            suffix = Path(self.path).suffix.lower()
+            if suffix != f".{self.name}":
+                raise ValueError(
+                    f"task={self.name} reads .{self.name} files, but task.path is {self.path} (task=jsonl reads "
+                    ".jsonl files, task=parquet .parquet files)"
+                )
         if self.limit is not None:
             positive("task.limit", self.limit)

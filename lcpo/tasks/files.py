@@ -26,6 +26,8 @@ from lcpo.tasks.base import Problem
 log = logging.getLogger(__name__)
 
 KINDS = ("auto", "math", "choice")
+#: The first bytes of every parquet file.
+PARQUET_MAGIC = b"PAR1"
 LETTERS = string.ascii_uppercase
 
 
@@ -134,6 +136,9 @@ class _BadRow:
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | _BadRow]]:
     with path.open("rb") as handle:  # bytes, so that a bad encoding is reported with its line too
+        if handle.read(4) == PARQUET_MAGIC:
+            raise TaskFileError(f"{path}: this is a parquet file; name it .parquet (and use task=parquet)")
+        handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
