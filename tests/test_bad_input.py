@@ -128,8 +128,10 @@ CASES = [
     ("train", ["task=parquet", "task.path={d}/jsonl.parquet"], "{d}/jsonl.parquet: not a readable parquet file"),
     ("train", ["task=parquet", "task.path={d}/empty.parquet"], "{d}/empty.parquet: not a readable parquet file"),
     ("train", ["task=parquet", "task.path={d}/nofield.parquet"], "{d}/nofield.parquet, row 0: missing field 'answer'"),
-    ("train", ["task=jsonl", "task.path={d}/good.parquet"], "task=jsonl reads .jsonl files, but task.path is {d}/good.parquet"),
-    ("train", ["task=parquet", "task.path={d}/good.jsonl"], "task=parquet reads .parquet files, but task.path is {d}/good.jsonl"),
+    ("train", ["task=jsonl", "task.path={d}/good.parquet"], "task=jsonl reads .jsonl files, but task.path is "
+                                                            "{d}/good.parquet: use task=parquet"),
+    ("train", ["task=parquet", "task.path={d}/good.jsonl"], "task=parquet reads .parquet files, but task.path is "
+                                                            "{d}/good.jsonl: use task=jsonl"),
     # checkpoints
     ("train", ["ckpt_path={d}/missing.ckpt"], "ckpt_path: no checkpoint at {d}/missing.ckpt"),
     ("train", ["ckpt_path={d}/truncated.ckpt"], "ckpt_path: {d}/truncated.ckpt: not a complete checkpoint"),
@@ -140,7 +142,8 @@ CASES = [
     ("evaluate", ["models=[{d}/missing]"], "models[0]: no transformers model at {d}/missing (config.json missing)"),
     ("evaluate", ["models={{a: {d}/model, b: {d}/empty_dir}}"], "models.b: no transformers model at {d}/empty_dir"),
     ("evaluate", ["models=5"], "models must be a list of model folders or a {{name: folder}} mapping, got 5"),
-    ("evaluate", ["models={d}/model"], "models must be a list of model folders"),
+    ("evaluate", ["models={d}/model"], "models must be a list of model folders or a {{name: folder}} mapping, got "
+                                       "'{d}/model' (write models='[{d}/model]')"),
     ("evaluate", ["models=[{d}/cut_weights]", "grid.budgets=[8]", "grid.samples=1", "grid.problems=1"],
      "{d}/cut_weights: cannot load the model"),
     ("evaluate", ["models=[{d}/model]", "grid.budgets=[]"], "grid.budgets must be a non-empty list of positive budgets"),

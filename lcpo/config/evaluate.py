@@ -59,10 +59,8 @@ def check_models(models: Any) -> None:
     elif isinstance(models, (list, tuple)):
         named = {f"models[{i}]": path for i, path in enumerate(models)}
     else:
-        raise ValueError(
-            f"models must be a list of model folders or a {{name: folder}} mapping, got {models!r} "
-            f"(e.g. models='[{models}]')"
-        )
+        hint = f" (write models='[{models}]')" if isinstance(models, str) else ""
+        raise ValueError(f"models must be a list of model folders or a {{name: folder}} mapping, got {models!r}{hint}")
     for key, path in named.items():
         if not isinstance(path, str) or not (Path(path).expanduser() / "config.json").is_file():
             raise ValueError(f"{key}: no transformers model at {path} (config.json missing)")

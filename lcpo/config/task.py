@@ -77,9 +77,7 @@ class TaskConfig:
                 raise ValueError(f"task.path does not exist: {self.path}")
             suffix = Path(self.path).suffix.lower()
             if suffix != f".{self.name}":
-                raise ValueError(
-                    f"task={self.name} reads .{self.name} files, but task.path is {self.path} (task=jsonl reads "
-                    ".jsonl files, task=parquet .parquet files)"
-                )
+                fix = f"use task={suffix[1:]}" if suffix in (".jsonl", ".parquet") else "name it .jsonl or .parquet"
+                raise ValueError(f"task={self.name} reads .{self.name} files, but task.path is {self.path}: {fix}")
         if self.limit is not None:
             positive("task.limit", self.limit)
