@@ -1,4 +1,5 @@
-"""Packing (prompt, response) token lists into right-padded tensors: rollouts for the update, traces for SFT."""
+"""Packing (prompt, response) token lists into right-padded tensors (rollouts for the update, traces for SFT), and
+splitting packed rows into micro-batches of bounded size."""
 
 from __future__ import annotations
 
@@ -33,3 +34,20 @@ def pack_response_logprobs(pairs: Sequence[tuple[list[int], list[float]]], width
     for i, (prompt, values) in enumerate(pairs):
         out[i, len(prompt) - 1 : len(prompt) - 1 + len(values)] = torch.tensor(values, dtype=torch.float32)
     return out
+
+
+def micro_batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Splits rows into micro-batches of at most ``max_tokens`` padded tokens (rows x the longest row's length).
+
+    Rows go longest first, so each micro-batch holds rows of similar length and little padding; a row longer than
+    ``max_tokens`` forms a micro-batch of its own. Returns lists of row indices into ``lengths``.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"algo.micro_batch_tokens must be >= 1, got {max_tokens}")
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches

@@ -67,7 +67,7 @@ def run(steps: int, prompts: int, samples: int, max_new_tokens: int, shape: dict
     policy.generation_config.eos_token_id = tokenizer.eos_token_id
     policy.gradient_checkpointing_enable()
     policy.config.use_cache = False  # training forward passes; generate keeps its KV cache
-    algo = AlgoConfig(group_size=samples, prompts_per_step=prompts, mini_batch_prompts=prompts, micro_batch_size=8)
+    algo = AlgoConfig(group_size=samples, prompts_per_step=prompts, mini_batch_prompts=prompts)
     rollout = RolloutConfig(temperature=1.0, max_new_tokens=max_new_tokens, batch_size=prompts * samples)
     budgets = BudgetConfig(low=max(1, max_new_tokens // 10), high=max_new_tokens)
     task = TaskConfig()

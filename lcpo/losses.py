@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 AGGREGATIONS = ("token_mean", "seq_mean", "constant")
 
@@ -30,21 +29,6 @@ def group_advantages(
     if rewards.shape[1] < 2 and unbiased:
         raise ValueError("std scaling needs at least 2 samples per group")
     return centred / (rewards.std(dim=1, keepdim=True, unbiased=unbiased) + eps)
-
-
-def token_logprobs(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Log-probability of each label under ``logits / temperature`` (``[B, T, V]`` and ``[B, T]`` -> ``[B, T]``).
-
-    The temperature matches the sampling temperature so the PPO ratio compares like with like.
-    """
-    logits = logits.float() / temperature
-    return torch.gather(F.log_softmax(logits, dim=-1), -1, labels.unsqueeze(-1)).squeeze(-1)
-
-
-def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Per-token entropy of the sampling distribution, ``[B, T, V] -> [B, T]``."""
-    logp = F.log_softmax(logits.float() / temperature, dim=-1)
-    return -(logp.exp() * logp).sum(-1)
 
 
 def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor, clamp: float = 10.0) -> torch.Tensor:
@@ -155,8 +139,8 @@ class LossOutput:
 
 
 def grpo_loss(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
+    logp: torch.Tensor,
+    entropy: torch.Tensor,
     mask: torch.Tensor,
     old_logp: torch.Tensor,
     advantages: torch.Tensor,
@@ -166,7 +150,6 @@ def grpo_loss(
     clip_high: float = 0.2,
     kl_coef: float = 0.001,
     entropy_coef: float = 0.001,
-    temperature: float = 1.0,
     loss_agg: str = "token_mean",
     loss_constant: float | None = None,
     num_tokens: float | None = None,
@@ -175,9 +158,10 @@ def grpo_loss(
 ) -> LossOutput:
     """The full GRPO objective for one micro-batch: clipped surrogate + kl_coef * k3 - entropy_coef * entropy.
 
+    ``logp`` and ``entropy`` are the policy's per-token log-probs of the sampled tokens and entropies of its
+    sampling distribution (``lcpo.logprobs``), with gradients; the other ``[B, T]`` inputs are constants.
     ``tis_weight`` (:func:`tis_weights`) scales each token's clipped-surrogate term.
     """
-    logp = token_logprobs(logits, labels, temperature)
     pg, clipped = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high)
     if tis_weight is not None:
         pg = pg * tis_weight
@@ -193,17 +177,13 @@ def grpo_loss(
     else:
         kl_tok = torch.zeros_like(logp)
     if entropy_coef != 0:
-        ent_tok = entropy_from_logits(logits, temperature)
-        loss = loss - entropy_coef * agg(ent_tok)
-    else:
-        with torch.no_grad():
-            ent_tok = entropy_from_logits(logits, temperature)
+        loss = loss - entropy_coef * agg(entropy)
     with torch.no_grad():
         m = mask.float()
         n = m.sum().clamp(min=1.0)
         stats = {
             "kl": (kl_tok * m).sum() / n,
-            "entropy": (ent_tok * m).sum() / n,
+            "entropy": (entropy * m).sum() / n,
             "clip_fraction": (clipped.float() * m).sum() / n,
             "ratio": (torch.exp(logp - old_logp) * m).sum() / n,
         }

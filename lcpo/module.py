@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections import defaultdict
-from typing import Any
+from typing import Any, Optional
 
 import lightning as L
 import torch
@@ -27,16 +26,19 @@ from lightning.pytorch.strategies import ModelParallelStrategy
 from lcpo.collector import RolloutBatch, RolloutCollector
 from lcpo.config.algo import AlgoConfig
 from lcpo.guards import StepGuard
-from lcpo.losses import global_token_normaliser, grpo_loss, mismatch_sums, tis_weights, token_logprobs
+from lcpo.losses import global_token_normaliser, mismatch_sums, tis_weights
 from lcpo.metrics import finish_sums, rollout_sums, zero_signal_sums
 from lcpo.prompts import PromptBatch
-from lcpo.sharding import is_sharded, shard_model, whole
+from lcpo.sharding import is_sharded, shard_model
+from lcpo.update import ppo_update
 
 
 class LCPOModule(L.LightningModule):
     """Owns the policy (trained), the reference (frozen; only built when ``algo.kl_coef > 0``) and the collector.
 
     ``budget_range`` (the budget distribution's smallest and largest) sets the quarters of the per-bucket metrics.
+    The policy's parameters stay in fp32 (the optimiser updates them; bf16 would round small steps away); the
+    reference is only read, so it is stored in ``reference_dtype`` (the compute dtype) when given.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class LCPOModule(L.LightningModule):
         collector: RolloutCollector,
         budget_range: tuple[int, int],
         temperature: float = 1.0,
+        reference_dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -58,7 +61,8 @@ class LCPOModule(L.LightningModule):
         self.temperature = temperature if temperature > 0 else 1.0
         self.ref_model = None
         if algo.kl_coef > 0:
-            self.ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
+            ref = copy.deepcopy(policy).eval().requires_grad_(False)
+            self.ref_model = ref if reference_dtype is None else ref.to(reference_dtype)
         self.collector = collector
         self.budget_range = budget_range
         self.last_samples: list[dict] = []
@@ -109,16 +113,6 @@ class LCPOModule(L.LightningModule):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    @torch.no_grad()
-    def _frozen_logprobs(self, model: torch.nn.Module, rb: RolloutBatch) -> torch.Tensor:
-        """Per-token log-probs of every row under ``model``, without gradient, in micro-batches."""
-        out = torch.zeros(rb.input_ids.shape[0], rb.input_ids.shape[1] - 1, device=rb.input_ids.device)
-        for rows in _chunks(rb.input_ids.shape[0], self.algo.micro_batch_size):
-            ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
-            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
-            out[rows, : width - 1] = token_logprobs(logits, ids[:, 1:], self.temperature)
-        return out
-
     def training_step(self, batch: PromptBatch, batch_idx: int) -> None:
         step_start = time.perf_counter()
         if batch.step != self.rollout_step:
@@ -151,51 +145,24 @@ class LCPOModule(L.LightningModule):
             self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
 
     def _update(self, rb: RolloutBatch) -> dict[str, list[torch.Tensor]]:
-        """PPO epochs x mini-batches of optimiser steps on one rollout batch, against the sampling policy's log-probs.
-
-        Mini-batches hold whole groups; each is split into micro-batches whose gradients accumulate, normalised by
-        the mini-batch's token (or sequence) count so the step equals one on the whole mini-batch.
-        """
-        old_logp = self._frozen_logprobs(self.policy, rb)
-        ref_logp = self._frozen_logprobs(self.ref_model, rb) if self.ref_model is not None else None
+        """The optimiser steps on one rollout batch (``lcpo.update.ppo_update``) through Lightning's backward, each
+        step taken by the step guard, the token mean over every rank's tokens, and the rollout engine's log-probs
+        compared (and corrected for) where it has them."""
         opt, sched = self.optimizers(), self.lr_schedulers()
-        stats: dict[str, list[torch.Tensor]] = defaultdict(list)
-        tis = self._rollout_mismatch(old_logp, rb, stats)
-        group_size = int((rb.group == rb.group[0]).sum())
-        rows_per_mini = max(1, self.algo.mini_batch_prompts // self.trainer.world_size) * group_size
-        for _ in range(self.algo.ppo_epochs):
-            for mini in _chunks(rb.input_ids.shape[0], rows_per_mini):
-                opt.zero_grad()
-                num_tokens = self._token_normaliser(rb.response_mask[mini, 1:].sum())
-                for rows in _chunks(mini.stop - mini.start, self.algo.micro_batch_size, offset=mini.start):
-                    ids, attn, width = _trim(rb.input_ids[rows], rb.attention_mask[rows])
-                    out = grpo_loss(
-                        self.policy(input_ids=ids, attention_mask=attn).logits[:, :-1],
-                        ids[:, 1:],
-                        rb.response_mask[rows, 1:width],
-                        old_logp[rows, : width - 1],
-                        rb.advantages[rows],
-                        None if ref_logp is None else ref_logp[rows, : width - 1],
-                        clip_low=self.algo.clip_low,
-                        clip_high=self.algo.clip_high,
-                        kl_coef=self.algo.kl_coef,
-                        entropy_coef=self.algo.entropy_coef,
-                        temperature=self.temperature,
-                        loss_agg=self.algo.loss_agg,
-                        loss_constant=self.algo.loss_constant,
-                        num_tokens=num_tokens,
-                        num_seqs=float(mini.stop - mini.start),
-                        tis_weight=None if tis is None else tis[rows, : width - 1],
-                    )
-                    self.manual_backward(out.loss)
-                    self.step_guard.watch(out.loss)
-                    for key in ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio"):
-                        stats[key].append(getattr(out, key).detach())
-                max_norm = self.algo.grad_clip if self.algo.grad_clip > 0 else float("inf")
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
-                stats["grad_norm"].append(whole(grad_norm).detach())
-                self.step_guard.step(self, opt, sched, stats["grad_norm"][-1])
-        return stats
+
+        def backward(loss: torch.Tensor) -> None:
+            self.manual_backward(loss)
+            self.step_guard.watch(loss)
+
+        return ppo_update(
+            self.policy, self.ref_model, rb, self.algo, opt,
+            backward=backward,
+            step=lambda grad_norm: self.step_guard.step(self, opt, sched, grad_norm),
+            token_normaliser=self._token_normaliser,
+            rollout_correction=self._rollout_mismatch,
+            world_size=self.trainer.world_size,
+            temperature=self.temperature,
+        )
 
     def _token_normaliser(self, local_tokens: torch.Tensor) -> torch.Tensor:
         """The mini-batch's ``num_tokens`` for a token mean over every rank's tokens (``global_token_normaliser``)."""
@@ -232,13 +199,3 @@ class LCPOModule(L.LightningModule):
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)
-
-
-def _chunks(n: int, size: int, offset: int = 0) -> list[slice]:
-    return [slice(offset + i, offset + min(i + size, n)) for i in range(0, n, size)]
-
-
-def _trim(ids: torch.Tensor, attn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Drops the right padding shared by every row of a micro-batch (rows are right-padded)."""
-    width = int(attn.sum(-1).max())
-    return ids[:, :width], attn[:, :width], width

@@ -12,7 +12,6 @@ from lcpo.losses import (
     kl_k3,
     mismatch_sums,
     tis_weights,
-    token_logprobs,
 )
 
 
@@ -64,19 +63,22 @@ def test_aggregations():
         aggregate(v, m, "median")
 
 
-def test_token_logprobs_and_grpo_loss_gradient_direction():
+def test_grpo_loss_gradient_direction():
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 5, requires_grad=True)
     labels = torch.tensor([[1, 2, 3], [0, 4, 4]])
-    lp = token_logprobs(logits, labels)
-    assert torch.allclose(lp, torch.log_softmax(logits, -1).gather(-1, labels[..., None])[..., 0])
+
+    def logp_of(z):
+        return torch.log_softmax(z, -1).gather(-1, labels[..., None])[..., 0]
+
+    lp = logp_of(logits)
+    entropy = torch.zeros(2, 3)
     mask = torch.ones(2, 3)
-    out = grpo_loss(logits, labels, mask, lp.detach(), torch.tensor([1.0, -1.0]), kl_coef=0.0, entropy_coef=0.0)
+    out = grpo_loss(lp, entropy, mask, lp.detach(), torch.tensor([1.0, -1.0]), kl_coef=0.0, entropy_coef=0.0)
     out.loss.backward()
     # at ratio 1 the loss is -mean(A): a descent step raises log-probs of the positive row, lowers the negative
     assert out.loss.item() == pytest.approx(0.0, abs=1e-6)
-    step = -logits.grad
-    new_lp = token_logprobs(logits.detach() + 0.1 * step, labels)
+    new_lp = logp_of(logits.detach() - 0.1 * logits.grad)
     assert (new_lp[0] > lp[0]).all() and (new_lp[1] < lp[1]).all()
     assert out.clip_fraction.item() == 0.0 and out.ratio.item() == pytest.approx(1.0)
 
@@ -89,10 +91,10 @@ def test_tis_weights_are_the_capped_ratio_without_gradient():
 
 
 def test_tis_weight_scales_only_the_policy_gradient_term():
-    logits, labels = torch.randn(1, 3, 5), torch.tensor([[1, 2, 3]])
+    logp, entropy = torch.log_softmax(torch.randn(1, 3, 5), -1)[..., 1], torch.zeros(1, 3)
     mask, old, adv = torch.ones(1, 3), torch.full((1, 3), -1.6), torch.tensor([1.0])
-    plain = grpo_loss(logits, labels, mask, old, adv, kl_coef=0, entropy_coef=0)
-    doubled = grpo_loss(logits, labels, mask, old, adv, kl_coef=0, entropy_coef=0, tis_weight=torch.full((1, 3), 2.0))
+    plain = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0)
+    doubled = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, tis_weight=torch.full((1, 3), 2.0))
     assert torch.allclose(doubled.loss, 2 * plain.loss)
 
 
@@ -113,3 +115,18 @@ def test_global_token_normaliser_gives_the_global_token_mean_under_rank_averagin
     assert averaged == pytest.approx(7.0 / 4)  # the mean over all four tokens
     per_rank = sum(v.mean() for v in values) / 2
     assert per_rank == pytest.approx(2.5)  # what normalising by the local count gives instead
+
+
+def test_grpo_loss_kl_and_entropy_terms():
+    logp = torch.log(torch.tensor([[0.5, 0.25]]))
+    ref = torch.log(torch.tensor([[0.25, 0.25]]))
+    entropy = torch.tensor([[1.0, 3.0]])
+    mask = torch.tensor([[1, 1]])
+    base = dict(kl_coef=0.0, entropy_coef=0.0)
+    plain = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, **base).loss
+    with_kl = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.5, entropy_coef=0.0)
+    with_ent = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.0, entropy_coef=0.1).loss
+    k3 = (0.5 - math.log(0.5) - 1 + 0.0) / 2  # token mean of k3 over the two tokens (the second has ratio 1)
+    assert with_kl.loss.item() == pytest.approx(plain.item() + 0.5 * k3)
+    assert with_kl.kl.item() == pytest.approx(k3) and with_kl.entropy.item() == pytest.approx(2.0)
+    assert with_ent.item() == pytest.approx(plain.item() - 0.1 * 2.0)

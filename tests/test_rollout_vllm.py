@@ -12,7 +12,6 @@ import torch
 
 from lcpo.config import EvalGrid, RolloutConfig, TinyModelConfig
 from lcpo.evaluation import evaluate_models
-from lcpo.losses import token_logprobs
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.hf import HFEngine
 from lcpo.rollout.vllm import VLLMEngine
@@ -20,6 +19,7 @@ from lcpo.seeds import row_seed
 from lcpo.tasks.synthetic import SyntheticTask
 from lcpo.tiny import BOS, build_tiny, save_tiny
 from lcpo.train import build
+from lcpo.update import response_logprobs
 
 SMALL = TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 SAMPLING = SamplingConfig(temperature=1.0, max_new_tokens=8)
@@ -68,8 +68,10 @@ def test_vllm_logprobs_are_the_sampled_tokens_under_the_trainers_temperature(fak
     (group,) = _started(model, tokenizer).generate(["5+5 = ?"], 2, sampling, seed=3)
     for c in group:
         ids = torch.tensor([c.prompt_ids + c.token_ids])
+        response = torch.tensor([[0] * len(c.prompt_ids) + [1] * c.length])
         with torch.no_grad():
-            trainer = token_logprobs(model(input_ids=ids).logits[:, :-1], ids[:, 1:], 0.7)[0, len(c.prompt_ids) - 1 :]
+            logp, _ = response_logprobs(model, ids, torch.ones_like(ids), response, 0.7)
+        trainer = logp[0, len(c.prompt_ids) - 1 :]
         assert c.logprobs is not None and len(c.logprobs) == c.length
         torch.testing.assert_close(torch.tensor(c.logprobs), trainer, atol=1e-4, rtol=1e-4)
 

@@ -14,17 +14,20 @@ class AlgoConfig:
     """GRPO/LCPO optimisation: group size, PPO mini-batching and clipping, KL, entropy, loss shape, AdamW.
 
     ``scale_std`` and ``adv_eps`` shape the group advantages (``lcpo.losses.group_advantages``), which the rollout
-    collector computes; everything else shapes the update in ``lcpo.module``. ``tis_cap`` turns on the truncated
+    collector computes; everything else shapes the update in ``lcpo.update``. ``tis_cap`` turns on the truncated
     importance-sampling correction for the gap between the rollout engine and the trainer
     (``lcpo.losses.tis_weights``; needs an engine that returns sampling log-probs, i.e. vLLM). An optimiser step
     whose loss or gradient is not finite is skipped; ``max_skipped_steps`` of them in a row stop the run
-    (``lcpo.guards``).
+    (``lcpo.guards``). Memory knobs: a micro-batch holds at most ``micro_batch_tokens`` tokens (rows x longest row,
+    padding included; a longer row goes alone), and the LM head runs on chunks of tokens whose fp32 logits take at
+    most ``logit_chunk_mb`` MiB.
     """
 
     group_size: int = 16
     prompts_per_step: int = 128
     mini_batch_prompts: int = 64
-    micro_batch_size: int = 8
+    micro_batch_tokens: int = 32768
+    logit_chunk_mb: float = 128.0
     ppo_epochs: int = 1
     clip_low: float = 0.2
     clip_high: float = 0.2
@@ -46,7 +49,7 @@ class AlgoConfig:
         positive("algo.group_size", self.group_size)
         if self.scale_std and self.group_size < 2:
             raise ValueError("algo.group_size must be >= 2 when algo.scale_std is true (a std needs two samples)")
-        for key in ("prompts_per_step", "mini_batch_prompts", "micro_batch_size", "ppo_epochs"):
+        for key in ("prompts_per_step", "mini_batch_prompts", "micro_batch_tokens", "ppo_epochs", "logit_chunk_mb"):
             positive(f"algo.{key}", getattr(self, key))
         if self.prompts_per_step % self.mini_batch_prompts:
             raise ValueError(
