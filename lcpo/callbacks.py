@@ -14,37 +14,40 @@ from lightning.pytorch.utilities import rank_zero_only
 from lcpo.config import EvalGrid, PromptConfig, RolloutConfig
 from lcpo.evaluation import EvalTask, evaluate_engine, write_report
 from lcpo.metrics import pearson
+from lcpo.models import save_policy
 from lcpo.sharding import full_state_dict
 
 SAMPLE_COLUMNS = ["step", "mode", "budget", "length", "correct", "reward", "prompt", "text"]
 
 
-def export_policy(module: L.LightningModule, path: Path) -> Path:
-    """Saves the policy and tokenizer with ``save_pretrained`` so transformers and vLLM can load the folder.
+def export_policy(module: L.LightningModule, path: Path, dtype: str) -> Path:
+    """Saves the policy (weights in ``dtype``) and tokenizer with ``save_pretrained`` so transformers and vLLM can
+    load the folder.
 
     Every rank calls it: a sharded policy is gathered whole first (a collective), then rank 0 writes.
     """
     state = full_state_dict(module.policy)
     if module.trainer.is_global_zero:
-        path.mkdir(parents=True, exist_ok=True)
-        module.policy.save_pretrained(path, state_dict=state)
-        module.tokenizer.save_pretrained(path)
+        save_policy(module.policy, module.tokenizer, path, dtype, state)
     return path
 
 
 class HFExport(L.Callback):
-    """Exports to ``<dir>/step_<k>`` every ``every_n_steps`` rollout steps and to ``final_dir`` at the end."""
+    """Exports the policy and tokenizer in transformers format (for transformers and vLLM), with weights in ``dtype``
+    (``model.export_dtype``), to ``<dir>/step_<k>`` every ``every_n_steps`` rollout steps and to ``final_dir`` at the
+    end."""
 
-    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int = 0):
+    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int = 0, dtype: str = "float32"):
         self.dirpath, self.final_dir, self.every_n_steps = Path(dirpath), Path(final_dir), every_n_steps
+        self.dtype = dtype
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.rollout_step
         if self.every_n_steps and step % self.every_n_steps == 0:
-            export_policy(pl_module, self.dirpath / f"step_{step}")
+            export_policy(pl_module, self.dirpath / f"step_{step}", self.dtype)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        export_policy(pl_module, self.final_dir)
+        export_policy(pl_module, self.final_dir, self.dtype)
 
 
 class SampleTable(L.Callback):

@@ -78,7 +78,8 @@ def run(steps: int, prompts: int, samples: int, max_new_tokens: int, shape: dict
     )
     sampler = budgets.sampler()
     module = LCPOModule(policy, tokenizer, algo, collector,
-                        (sampler.distribution.smallest, sampler.distribution.largest), rollout.temperature)
+                        (sampler.distribution.smallest, sampler.distribution.largest), rollout.temperature,
+                        reference_dtype=torch.bfloat16)
     datamodule = PromptDataModule(build_task(task), sampler, PromptBuilder(PromptConfig(), tokenizer), prompts,
                                   start_step=lambda: module.rollout_step)
     timings = _Timings()

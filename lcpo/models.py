@@ -1,10 +1,12 @@
-"""Loading the policy and its tokenizer: the locally built tiny model, or a transformers folder on disk.
+"""Loading the policy and its tokenizer (the locally built tiny model, or a transformers folder on disk) and saving
+it in a chosen dtype.
 
 Nothing here downloads: ``model=hf`` takes a local folder, and loading runs with ``local_files_only``.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -36,13 +38,38 @@ def load_pretrained(
 
 
 def load_policy(cfg: ModelConfig) -> tuple[PreTrainedModel, object]:
-    """The policy named by a :class:`lcpo.config.ModelConfig`, with gradient checkpointing if asked."""
+    """The policy named by a :class:`lcpo.config.ModelConfig` in fp32 whatever the folder's dtype (the optimiser
+    updates these weights; ``cfg.dtype`` is the compute dtype), with gradient checkpointing if asked."""
     if cfg.name == "tiny":
         model, tokenizer = build_tiny(cfg.tiny)
-        model = model.to(torch_dtype(cfg.dtype))
     else:
-        model, tokenizer = load_pretrained(cfg.path, cfg.dtype, cfg.attn_implementation)
+        model, tokenizer = load_pretrained(cfg.path, "float32", cfg.attn_implementation)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     return model, tokenizer
+
+
+def save_policy(
+    model: PreTrainedModel, tokenizer: object, path: str | Path, dtype: str, state: dict | None = None
+) -> Path:
+    """Saves ``model`` (or its whole ``state`` dict, e.g. gathered from shards) and ``tokenizer`` with
+    ``save_pretrained``, the weights cast to ``dtype`` (the model itself is left as it is); tied weights stay tied,
+    and ``config.json`` records ``dtype``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    target = torch_dtype(dtype)
+    cast: dict[int, torch.Tensor] = {}  # by data pointer, so tied weights map to one tensor
+    weights = {}
+    for key, value in (model.state_dict() if state is None else state).items():
+        if value.is_floating_point():
+            if value.data_ptr() not in cast:
+                cast[value.data_ptr()] = value.to(target)
+            value = cast[value.data_ptr()]
+        weights[key] = value
+    model.save_pretrained(path, state_dict=weights)
+    config = copy.deepcopy(model.config)
+    config.dtype = dtype
+    config.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -29,7 +29,7 @@ from lcpo.config import CONF_DIR, TrainConfig, TrainerConfig, validate
 from lcpo.datamodule import PromptDataModule
 from lcpo.errors import describe, hydra_boundary
 from lcpo.guards import SignalWatch
-from lcpo.models import load_policy
+from lcpo.models import load_policy, torch_dtype
 from lcpo.module import LCPOModule
 from lcpo.prompts import PromptBuilder
 from lcpo.rewards import build_reward
@@ -108,7 +108,10 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         samples_per_table=cfg.trainer.samples_per_table,
     )
     budget_range = (budgets.distribution.smallest, budgets.distribution.largest)
-    module = LCPOModule(policy, tokenizer, cfg.algo, collector, budget_range, temperature=cfg.rollout.temperature)
+    module = LCPOModule(
+        policy, tokenizer, cfg.algo, collector, budget_range, temperature=cfg.rollout.temperature,
+        reference_dtype=torch_dtype(cfg.model.dtype),
+    )
     datamodule = PromptDataModule(
         task=build_task(cfg.task),
         sampler=budgets,
@@ -127,7 +130,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
             save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
             auto_insert_metric_name=False,
         ),
-        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps),
+        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.export_dtype),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
         SignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),
         StepMetricsCarry(),

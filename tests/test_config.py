@@ -20,6 +20,8 @@ from omegaconf.errors import ValidationError
         ("algo.tis_cap=2.0", "algo.tis_cap"),  # needs an engine with sampling log-probs
         ("rollout=vllm rollout.max_prompt_tokens=0", "rollout.max_prompt_tokens"),
         ("rollout=vllm rollout.dtype=float64", "rollout.dtype"),
+        ("algo.micro_batch_tokens=0", "algo.micro_batch_tokens"),
+        ("algo.logit_chunk_mb=0", "algo.logit_chunk_mb"),
     ],
 )
 def test_bad_values_name_the_key(compose_train, tmp_path, override, key):
@@ -104,3 +106,23 @@ def test_each_sweep_has_a_cpu_default_and_a_paper_scale_variant(compose_train, t
                         fast=False)
     assert gpu.eval_at_end and (gpu.algo.lr, gpu.trainer.max_steps, gpu.rollout.name) == (1e-6, 700, "vllm")
     assert gpu.logger.group == f"sweep-{sweep}_l1"
+
+
+def test_precision_follows_the_compute_dtype(compose_train, tmp_path):
+    assert compose_train(output_dir=tmp_path).trainer.precision == "32-true"
+    assert compose_train("model.dtype=bfloat16", output_dir=tmp_path).trainer.precision == "bf16-mixed"
+    data = tmp_path / "train.parquet"
+    data.touch()
+    exact = compose_train("experiment=l1_exact", f"model.path={tmp_path}", f"task.path={data}", output_dir=tmp_path,
+                          fast=False)
+    # the paper recipe: fp32 master weights (always), bf16 autocast, bf16 exports and vLLM copy
+    assert (exact.model.dtype, exact.trainer.precision, exact.model.export_dtype) == ("bfloat16", "bf16-mixed",
+                                                                                      "bfloat16")
+    assert exact.rollout.dtype == "bfloat16"
+    assert compose_train("model.export_dtype=float32", output_dir=tmp_path).model.export_dtype == "float32"
+    with pytest.raises(ValueError, match=r"trainer\.precision=bf16-mixed disagrees with model\.dtype=float32"):
+        compose_train("trainer.precision=bf16-mixed", output_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"model\.dtype=float16"):
+        compose_train("model.dtype=float16", output_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"model\.export_dtype"):
+        compose_train("model.export_dtype=int8", output_dir=tmp_path)

@@ -12,7 +12,7 @@ from lcpo.config.checks import one_of, positive
 
 log = logging.getLogger(__name__)
 
-#: Parameter dtypes by name; ``lcpo.models`` turns a name into ``getattr(torch, name)``.
+#: Dtypes by name; ``lcpo.models`` turns a name into ``getattr(torch, name)``.
 DTYPES = ("float32", "bfloat16", "float16")
 #: Architectures the tiny policy can take (``lcpo.tiny`` maps them to transformers classes).
 TINY_ARCHITECTURES = ("llama", "qwen2")
@@ -52,6 +52,11 @@ class ModelConfig:
     warm-started model when it exists), resolved when the config is validated.
 
     ``attn_implementation`` applies to ``hf``; the tiny model takes its own from ``tiny.attn_implementation``.
+
+    ``dtype`` is the compute dtype: the policy's parameters and AdamW's state are always fp32 (at the paper's lr an
+    update is far below one bf16 rounding step of a weight), and ``bfloat16`` runs forward and backward under
+    autocast (``trainer.precision`` follows it: ``bf16-mixed``), with the frozen reference stored in bf16.
+    ``export_dtype`` is the dtype of the exported transformers folders (default: ``dtype``).
     """
 
     name: str = "tiny"
@@ -60,10 +65,14 @@ class ModelConfig:
     dtype: str = "float32"
     attn_implementation: Optional[str] = "eager"
     gradient_checkpointing: bool = False
+    export_dtype: Optional[str] = None
 
     def __post_init__(self) -> None:
         one_of("model.name", self.name, ("tiny", "hf", "auto"))
         one_of("model.dtype", self.dtype, DTYPES)
+        if self.export_dtype is None:
+            self.export_dtype = self.dtype
+        one_of("model.export_dtype", self.export_dtype, DTYPES)
         if self.name == "auto":
             self.name = "hf" if self.path and (Path(self.path).expanduser() / "config.json").is_file() else "tiny"
             if self.name == "tiny":

@@ -19,6 +19,9 @@ from lcpo.config.trainer import TrainerConfig
 
 log = logging.getLogger(__name__)
 
+#: The Lightning precision that runs each compute dtype (``model.dtype``) over fp32 parameters.
+PRECISIONS = {"float32": "32-true", "bfloat16": "bf16-mixed"}
+
 
 @dataclass
 class TrainConfig:
@@ -48,6 +51,7 @@ class TrainConfig:
 
 def check_cross_group(cfg: TrainConfig) -> None:
     """Rules that span groups: errors for what cannot train, warnings for what trains badly."""
+    check_precision(cfg)
     if cfg.rollout.name == "budget_forcing":
         raise ValueError("rollout=budget_forcing is the s1 evaluation baseline; train with rollout=hf or rollout=vllm")
     if cfg.algo.tis_cap is not None and cfg.rollout.name != "vllm":
@@ -71,4 +75,21 @@ def check_cross_group(cfg: TrainConfig) -> None:
             "modes (budget.max_share=%s); reward=mixed scores each prompt by its mode",
             cfg.reward.name,
             budgets.max_share,
+        )
+
+
+def check_precision(cfg: TrainConfig) -> None:
+    """Sets ``trainer.precision`` from ``model.dtype`` when null; refuses a precision that disagrees with it."""
+    if cfg.model.dtype not in PRECISIONS:
+        raise ValueError(
+            f"model.dtype={cfg.model.dtype} cannot train: fp16 needs loss scaling, which the update does not do; "
+            f"use one of {list(PRECISIONS)}"
+        )
+    expected = PRECISIONS[cfg.model.dtype]
+    if cfg.trainer.precision is None:
+        cfg.trainer.precision = expected
+    elif cfg.trainer.precision != expected:
+        raise ValueError(
+            f"trainer.precision={cfg.trainer.precision} disagrees with model.dtype={cfg.model.dtype}: parameters "
+            f"stay fp32 and model.dtype sets the compute dtype, so use trainer.precision={expected} or leave it null"
         )
