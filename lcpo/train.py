@@ -35,7 +35,7 @@ from lcpo.prompts import PromptBuilder
 from lcpo.rewards import build_reward
 from lcpo.rollout.engines import build_engine
 from lcpo.sharding import is_sharded
-from lcpo.tasks import build_grader, build_task
+from lcpo.tasks import build_epochs, build_grader, build_task
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +112,15 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         policy, tokenizer, cfg.algo, collector, budget_range, temperature=cfg.rollout.temperature,
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
+    task = build_task(cfg.task)
     datamodule = PromptDataModule(
-        task=build_task(cfg.task),
+        task=task,
         sampler=budgets,
         build_prompt=PromptBuilder(cfg.prompt, tokenizer),
         prompts_per_step=cfg.algo.prompts_per_step,
         seed=cfg.seed,
         start_step=lambda: module.rollout_step,
+        epochs=build_epochs(cfg.task, task, cfg.seed),
     )
     updates = cfg.algo.updates_per_step
     callbacks: list = [

@@ -22,6 +22,8 @@ from omegaconf.errors import ValidationError
         ("rollout=vllm rollout.dtype=float64", "rollout.dtype"),
         ("algo.micro_batch_tokens=0", "algo.micro_batch_tokens"),
         ("algo.logit_chunk_mb=0", "algo.logit_chunk_mb"),
+        ("task.sampling=bootstrap", "task.sampling"),
+        ("reward.overlong_ratio=0", "reward.overlong_ratio"),
     ],
 )
 def test_bad_values_name_the_key(compose_train, tmp_path, override, key):

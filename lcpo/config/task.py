@@ -8,6 +8,8 @@ from typing import Optional
 
 from lcpo.config.checks import one_of, positive
 
+#: How training walks a file's problems (see ``TaskConfig``).
+SAMPLINGS = ("epochs", "replacement")
 #: What the synthetic task's check lines say about the prompt's budget (see ``lcpo.tasks.synthetic``).
 BUDGET_IN_TRACE = ("none", "restate", "countdown")
 
@@ -52,12 +54,15 @@ class TaskConfig:
     """Where problems come from (the synthetic task, or a JSONL/parquet file of problems or multiple choice) and
     how their answers are graded: ``grader`` (math-verify or option letter), ``require_think`` (the answer must
     follow ``</think>``), ``grading_workers`` (processes that grade a batch in parallel; 0 grades in this
-    process) and ``grading_timeout_s`` (the most one answer may take)."""
+    process) and ``grading_timeout_s`` (the most one answer may take). ``sampling`` is how training walks a file's
+    problems: ``epochs`` (shuffled epochs without replacement, seeded and resumable, as the reference does) or
+    ``replacement`` (independent draws); the synthetic task makes a fresh problem every draw."""
 
     name: str = "synthetic"
     path: Optional[str] = None
     kind: str = "auto"
     limit: Optional[int] = None
+    sampling: str = "epochs"
     grader: str = "math"
     require_think: bool = True
     grading_workers: int = 2
@@ -67,6 +72,7 @@ class TaskConfig:
     def __post_init__(self) -> None:
         one_of("task.name", self.name, ("synthetic", "jsonl", "parquet"))
         one_of("task.kind", self.kind, ("auto", "math", "choice"))
+        one_of("task.sampling", self.sampling, SAMPLINGS)
         one_of("task.grader", self.grader, ("math", "choice"))
         positive("task.grading_workers", self.grading_workers, allow_zero=True)
         positive("task.grading_timeout_s", self.grading_timeout_s)

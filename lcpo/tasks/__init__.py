@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lcpo.config.task import TaskConfig
 from lcpo.grading import Grader
 from lcpo.tasks.base import Problem, Task
+from lcpo.tasks.order import ShuffledEpochs
 
 
 def build_task(cfg: TaskConfig) -> Task:
@@ -18,6 +21,14 @@ def build_task(cfg: TaskConfig) -> Task:
     return load_file_task(cfg.path, kind=cfg.kind, limit=cfg.limit)
 
 
+def build_epochs(cfg: TaskConfig, task: Task, seed: int) -> Optional[ShuffledEpochs]:
+    """The shuffled-epoch walk over a file task's problems when ``cfg.sampling`` asks for it (else None: draws with
+    replacement, and the synthetic task, which has no fixed list)."""
+    if cfg.name == "synthetic" or cfg.sampling != "epochs":
+        return None
+    return ShuffledEpochs(task.problems, seed)
+
+
 def build_grader(cfg: TaskConfig) -> Grader:
     """The grader of ``cfg``'s problems, as training, validation and evaluation all use it."""
     return Grader(
@@ -25,4 +36,4 @@ def build_grader(cfg: TaskConfig) -> Grader:
     )
 
 
-__all__ = ["Problem", "Task", "build_grader", "build_task"]
+__all__ = ["Problem", "ShuffledEpochs", "Task", "build_epochs", "build_grader", "build_task"]
