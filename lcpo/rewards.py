@@ -46,14 +46,15 @@ def lcpo_max(correct: Any, target: Any, length: Any, alpha: float = 0.001, delta
     return c * torch.clamp(alpha * (t - n) + delta, 0.0, 1.0)
 
 
-def dapo_overlong(correct: Any, length: Any, max_length: Any, cache_length: float = 4096) -> torch.Tensor:
+def dapo_overlong(correct: Any, length: Any, max_length: Any, cache_length: Any = 4096) -> torch.Tensor:
     """DAPO's soft overlong punishment added to correctness (Yu et al. 2025, Eq. 13).
 
-    With L_max = ``max_length`` and L_cache = ``cache_length`` (published: 20480 and 4096):
-    penalty 0 for length <= L_max - L_cache, ``((L_max - L_cache) - length) / L_cache`` inside the cache
-    interval, -1 beyond L_max. ``r = I(correct) + penalty``.
+    With L_max = ``max_length`` and L_cache = ``cache_length`` (published: 20480 and 4096; the trainer sets
+    L_cache to ``reward.overlong_ratio`` x L_max, keeping that proportion under any cap): penalty 0 for
+    length <= L_max - L_cache, ``((L_max - L_cache) - length) / L_cache`` inside the cache interval (-1 at L_max),
+    -1 beyond L_max. ``r = I(correct) + penalty``.
     """
-    c, n, lmax = _t(correct), _t(length), _t(max_length)
+    c, n, lmax, cache_length = _t(correct), _t(length), _t(max_length), _t(cache_length)
     soft = lmax - cache_length
     penalty = torch.where(n <= soft, torch.zeros_like(n), (soft - n) / cache_length)
     penalty = torch.where(n > lmax, -torch.ones_like(n), penalty)
@@ -167,7 +168,7 @@ REWARDS: dict[str, Callable[[RewardConfig], Reward]] = {
     "max": lambda c: _by_mode(_max(c.alpha, c.delta), _max(c.alpha, c.delta)),
     "mixed": lambda c: _by_mode(_exact(c.alpha), _max(c.max_alpha, c.delta)),
     "correctness": lambda c: lambda x: x.correct.clone(),
-    "dapo": lambda c: lambda x: dapo_overlong(x.correct, x.length, x.max_length, c.cache_length),
+    "dapo": lambda c: lambda x: dapo_overlong(x.correct, x.length, x.max_length, c.overlong_ratio * x.max_length),
     "kimi": lambda c: lambda x: x.correct + c.kimi_coef * kimi_length(x.correct, x.length, x.group),
     "cosine": lambda c: lambda x: cosine(
         x.correct, x.length, x.max_length, c.cosine_correct_short, c.cosine_correct_long,

@@ -108,3 +108,30 @@ def test_single_formula_rewards_score_budgeted_rows():
 def test_config_rejects_bad_values(kwargs, key):
     with pytest.raises(ValueError, match=key):
         RewardConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "cap,length,penalty",
+    [
+        (20480, 16384, 0.0),  # published: 4096-token buffer under a 20,480-token cap, no penalty up to 16,384
+        (20480, 18432, -0.5),
+        (20480, 20480, -1.0),
+        (4096, 3276, 0.0),  # L1's cap: the buffer is 20% of it (819.2 tokens), not the whole cap
+        (4096, 3277, -0.2 / 819.2),
+        (4096, 4096, -1.0),
+        (4096, 4097, -1.0),
+        (4096, 1, 0.0),
+    ],
+)
+def test_dapo_buffer_is_a_share_of_the_cap(cap, length, penalty):
+    reward = build_reward(RewardConfig(name="dapo"))
+    x = RewardInputs.build([True], ["none"], [None], [length], cap, [0])
+    assert reward(x).item() == pytest.approx(1.0 + penalty, abs=1e-6)
+    half = build_reward(RewardConfig(name="dapo", overlong_ratio=0.5))
+    assert half(RewardInputs.build([False], ["none"], [None], [3072], 4096, [0])).item() == pytest.approx(-0.5)
+
+
+def test_overlong_ratio_is_validated():
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="reward.overlong_ratio"):
+            RewardConfig(name="dapo", overlong_ratio=bad)

@@ -17,14 +17,16 @@ class RewardConfig:
     """Which reward and its knobs (``conf/reward/*.yaml``). Each file sets the published defaults of its reward.
 
     ``alpha`` is the exact reward's coefficient (and the max reward's when ``name=max``); ``max_alpha`` is the
-    max reward's coefficient inside ``mixed``. ``cache_length`` is DAPO's soft-overlong interval ``L_cache``.
+    max reward's coefficient inside ``mixed``. ``overlong_ratio`` is DAPO's soft-overlong interval ``L_cache`` as a
+    share of the generation cap ``L_max`` (``rollout.max_new_tokens``): published 4096 of 20480, so the penalty ramps
+    over the last 20% of the cap whatever the cap is.
     """
 
     name: str = "exact"
     alpha: float = 0.0003
     max_alpha: float = 0.001
     delta: float = 0.5
-    cache_length: int = 4096
+    overlong_ratio: float = 0.2
     kimi_coef: float = 1.0
     cosine_correct_short: float = 2.0
     cosine_correct_long: float = 1.0
@@ -37,7 +39,7 @@ class RewardConfig:
         for key in ("alpha", "max_alpha", "kimi_coef"):
             positive(f"reward.{key}", getattr(self, key), allow_zero=True)
         in_range("reward.delta", self.delta, 0.0, 1.0)
-        positive("reward.cache_length", self.cache_length)
+        in_range("reward.overlong_ratio", self.overlong_ratio, 0.0, 1.0, low_open=True)
         for key in ("cosine_correct_short", "cosine_correct_long", "cosine_wrong_short", "cosine_wrong_long",
                     "cosine_exceed"):
             in_range(f"reward.{key}", getattr(self, key), -1e6, 1e6)
