@@ -1,8 +1,9 @@
-"""Rollouts with transformers ``generate``: batched, left-padded, KV-cached, sampling from the live policy module.
+"""Rollouts with a transformers model in this process: batched, KV-cached sampling from the live policy module
+(``lcpo.rollout.decode``).
 
 The engine holds a reference to the policy itself, so a weight update is visible to the next rollout for free and
 :meth:`HFEngine.sync_weights` has nothing to copy. A sharded policy (``trainer=fsdp``) is gathered whole for each
-generate call (``lcpo.sharding.gathered``), so ranks may decode for different numbers of steps.
+rollout (``lcpo.sharding.gathered``), so ranks may decode for different numbers of steps.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Sequence
 import torch
 from transformers import GenerationConfig, PreTrainedModel
 
-from lcpo.rollout.base import Completion, SamplingConfig
+from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
+from lcpo.rollout.decode import sample
 from lcpo.sharding import gathered
 
 
 class HFEngine:
-    """Samples with ``model.generate`` in chunks of at most ``batch_size`` sequences (prompt x sample)."""
+    """Samples in chunks of at most ``batch_size`` sequences (prompt x sample)."""
 
     def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int = 64, add_special_tokens: bool = False):
         if batch_size < 1:
@@ -57,50 +59,29 @@ class HFEngine:
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         prompts_per_chunk = max(1, self.batch_size // n)
-        config = generation_config(sampling, self.tokenizer.pad_token_id, self.eos_ids)
         was_training = self.model.training
         self.model.eval()
         try:
             with gathered(self.model):
                 out: list[list[Completion]] = []
                 for start in range(0, len(prompts), prompts_per_chunk):
-                    out.extend(self._generate_chunk(prompts[start : start + prompts_per_chunk], n, config))
+                    out.extend(self._generate_chunk(prompts[start : start + prompts_per_chunk], n, sampling))
             return out
         finally:
             self.model.train(was_training)
 
-    def _generate_chunk(self, prompts: Sequence[str], n: int, config: GenerationConfig) -> list[list[Completion]]:
-        enc = self.tokenizer(
-            list(prompts), return_tensors="pt", padding=True, add_special_tokens=self.add_special_tokens
-        )
-        device = next(self.model.parameters()).device
-        # Each prompt repeated n times: independent samples, and greedy decoding (which refuses
-        # num_return_sequences > 1) works the same way.
-        input_ids = enc["input_ids"].repeat_interleave(n, dim=0).to(device)
-        attention_mask = enc["attention_mask"].repeat_interleave(n, dim=0).to(device)
-        sequences = self.model.generate(
-            input_ids=input_ids, attention_mask=attention_mask, generation_config=config
-        )
-        new_tokens = sequences[:, input_ids.shape[1] :].tolist()
-        eos_ids = self.eos_ids
+    def _generate_chunk(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
+        prompt_ids = encode_prompts(self.tokenizer, prompts, self.add_special_tokens)
+        responses = sample(self.model, prompt_ids, n, sampling, self.eos_ids, self.tokenizer.pad_token_id)
         groups: list[list[Completion]] = []
-        for i in range(len(prompts)):
-            prompt_ids = input_ids[i * n][attention_mask[i * n].bool()].tolist()
+        for i, ids in enumerate(prompt_ids):
             group = []
-            for row in new_tokens[i * n : (i + 1) * n]:
-                tokens, reason = _cut_at_eos(row, eos_ids)
+            for tokens in responses[i * n : (i + 1) * n]:
+                reason = "eos" if tokens and tokens[-1] in self.eos_ids else "length"
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                group.append(Completion(prompt_ids=prompt_ids, token_ids=tokens, text=text, finish_reason=reason))
+                group.append(Completion(prompt_ids=ids, token_ids=tokens, text=text, finish_reason=reason))
             groups.append(group)
         return groups
-
-
-def _cut_at_eos(row: list[int], eos_ids: set[int]) -> tuple[list[int], str]:
-    """Keeps tokens up to and including the first EOS (it counts towards length); padding after it is dropped."""
-    for j, token in enumerate(row):
-        if token in eos_ids:
-            return row[: j + 1], "eos"
-    return row, "length"
 
 
 def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
