@@ -10,7 +10,7 @@ ARGS  ?=
 SWEEP ?= alpha
 MODEL ?= outputs/demo/model
 
-.PHONY: install test test-fast demo train eval sweep report bench gpu-wheels gpu-check lint clean
+.PHONY: install test test-fast demo train eval sweep report bench race gpu-wheels gpu-check lint clean
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ report: install
 
 bench: install
 	$(RUN) -m lcpo.bench $(ARGS)
+
+# lcpo against TRL's GRPOTrainer on the same model and settings (installs the bench extra, with TRL, if missing)
+race: install
+	$(PY) -c "import trl" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e ".[bench]"
+	$(RUN) -m lcpo.bench race $(ARGS)
 
 # The GPU check runs on a GPU machine whose image has torch, lightning and transformers but no network: the few
 # pure-Python packages it lacks travel as wheels built here (wheels/, ignored by git). gpu-check stops at once on a

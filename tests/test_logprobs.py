@@ -77,3 +77,17 @@ def test_chunk_tokens_bounds_the_logits():
         chunked_logprobs(torch.zeros(2, 3), torch.zeros(4, 3), torch.zeros(2, dtype=torch.long), chunk=0)
     with pytest.raises(ValueError, match="hidden"):
         chunked_logprobs(torch.zeros(2, 1, 3), torch.zeros(4, 3), torch.zeros(2, dtype=torch.long))
+
+
+def test_nothing_logit_sized_is_kept_for_backward():
+    """Only the inputs and per-token values are saved: the [tokens, vocabulary] logits are recomputed in chunks."""
+    n, h, v = 200, 8, 500
+    hidden = torch.randn(n, h, requires_grad=True)
+    weight = torch.randn(v, h, requires_grad=True)
+    labels = torch.randint(0, v, (n,))
+    for fn, bound in ((lambda: chunked_logprobs(hidden, weight, labels, chunk=16), v * h),
+                      (lambda: _full(hidden, weight, None, labels, 1.0), n * v)):
+        sizes = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
+            fn()
+        assert max(sizes) == bound  # the full computation keeps n x v values; the chunked one the head's v x h

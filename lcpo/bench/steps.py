@@ -1,4 +1,5 @@
-"""``python -m lcpo.bench`` (``make bench``): step time and tokens/s of rollouts and updates at the demo's settings.
+"""``python -m lcpo.bench [--base DIR] [--steps N] [--out DIR] [overrides]`` (``make bench``): step time and tokens/s
+of rollouts and updates at the demo's settings.
 
 Runs a few LCPO steps of ``experiment=demo`` (from the demo's warm-started model when ``outputs/demo/base``
 exists, else from the randomly initialised tiny model, whose responses run to the cap) and reports the medians of
@@ -18,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 
 from lcpo.config import compose_config, validate
-from lcpo.errors import cli_boundary
 from lcpo.train import run
 
 METRICS = {
@@ -30,7 +30,6 @@ METRICS = {
 }
 
 
-@cli_boundary("lcpo-bench")
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="lcpo-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=6, help="rollout steps; the first is dropped as warm-up")

@@ -1,0 +1,30 @@
+"""Benchmarks, ``python -m lcpo.bench [memory|race] ...``.
+
+- no subcommand: step time and tokens/s at the demo's settings (``lcpo.bench.steps``, ``make bench``);
+- ``memory``: peak memory of one update at a real vocabulary and response length on the CPU (``lcpo.bench.memory``);
+- ``race``: lcpo's step time against TRL's GRPOTrainer on the same model and settings (``lcpo.bench.race``,
+  ``make race``; needs the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+from lcpo.errors import cli_boundary
+
+
+@cli_boundary("lcpo-bench")
+def main(argv: Sequence[str] | None = None) -> Any:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "memory":
+        from lcpo.bench.memory import main as memory
+
+        return memory(args[1:])
+    if args and args[0] == "race":
+        from lcpo.bench.race import main as race
+
+        return race(args[1:])
+    from lcpo.bench.steps import main as steps
+
+    return steps(args)

@@ -1,0 +1,3 @@
+from lcpo.bench import main
+
+main()
