@@ -29,6 +29,7 @@ def test_race_settings_come_from_the_lcpo_config(tmp_path):
     assert len(prompts) == 2 * 16 and all("Think for" in p["prompt"] for p in prompts)
     assert settings["reward"]["name"] == "exact" and settings["max_new_tokens"] == 128
     assert settings["model"] == str(model) and settings["threads"] == 2
+    assert race.lcpo_config(model, tmp_path / "run", threads=1).trainer.num_threads == 1
 
 
 @pytest.mark.slow

@@ -4,9 +4,9 @@ Both train the same randomly initialised tiny Qwen2 (hidden 128, 4 layers, the c
 ``lcpo.tiny``), built here, on the same prompts (the demo's synthetic task with budgets, the exact strings lcpo's
 prompt stream builds, in the same order), with the same reward (LCPO-Exact through lcpo's grader), 16 prompts x 8
 samples per step, up to 128 new tokens at temperature 1.0, no KL, lr 1e-4, one optimiser step per rollout batch,
-fp32, two threads. Runs alternate between the two (lcpo first in odd runs, TRL first in even ones) so that a load
-that comes and goes on the machine hits both; each run's figure is its median step time over steps 3..12 (the
-first two warm up), and the summary is the median of those per side and their ratio, written to ``race.json``.
+fp32, two threads (``--threads``). Runs alternate between the two (lcpo first in odd runs, TRL first in even ones)
+so that a load that comes and goes on the machine hits both; each run's figure is its median step time over steps
+3..12 (the first two warm up), and the summary is the median of those per side and their ratio, in ``race.json``.
 
 lcpo runs as ``python -m lcpo.bench`` (its step time is ``perf/step_seconds``: generation, scoring and update);
 TRL as ``python -m lcpo.bench.trl_grpo`` (the span from ``on_step_begin`` to ``on_step_end``: the same work).
@@ -36,7 +36,7 @@ MODEL = TinyModelConfig(arch="qwen2", hidden_size=128, num_layers=4, num_heads=4
 OVERRIDES = (
     "algo.prompts_per_step=16", "algo.group_size=8", "algo.mini_batch_prompts=16", "algo.ppo_epochs=1",
     "algo.kl_coef=0", "algo.entropy_coef=0", "algo.lr=1e-4", "rollout.max_new_tokens=128", "rollout.temperature=1.0",
-    "rollout.top_p=1.0", "rollout.top_k=0", "trainer.num_threads=2", "trainer.val_every_n_steps=0",
+    "rollout.top_p=1.0", "rollout.top_k=0", "trainer.val_every_n_steps=0",
     "trainer.samples_every_n_steps=0", "trainer.progress_bar=false", "seed=0",
 )
 
@@ -48,10 +48,15 @@ def build_model(folder: Path) -> Path:
     return save_tiny(*build_tiny(MODEL), folder)
 
 
-def lcpo_config(model: Path, out: Path) -> TrainConfig:
+def overrides(threads: int) -> list[str]:
+    """lcpo's training overrides for the race, with ``threads`` torch threads."""
+    return [*OVERRIDES, f"trainer.num_threads={threads}"]
+
+
+def lcpo_config(model: Path, out: Path, threads: int = 2) -> TrainConfig:
     """The training config ``python -m lcpo.bench --base MODEL`` composes for the race (as TRL's source of truth)."""
     return validate(compose_config("train", [
-        "experiment=demo", "model=hf", f"model.path={model}", "logger=csv", f"output_dir={out}", *OVERRIDES,
+        "experiment=demo", "model=hf", f"model.path={model}", "logger=csv", f"output_dir={out}", *overrides(threads),
     ]))
 
 
@@ -90,9 +95,9 @@ def _median_of(values: list[float], skip: int) -> float:
     return statistics.median(values[skip:] or values)
 
 
-def run_lcpo(model: Path, steps: int, out: Path, skip: int) -> dict:
+def run_lcpo(model: Path, steps: int, out: Path, skip: int, threads: int) -> dict:
     cmd = [sys.executable, "-m", "lcpo.bench", "--base", str(model), "--steps", str(steps), "--out", str(out),
-           *OVERRIDES]
+           *overrides(threads)]
     _run(cmd, out)
     rows = []
     for path in sorted((out / "csv").glob("version_*/metrics.csv")):
@@ -128,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=3, help="runs per side, interleaved")
     parser.add_argument("--steps", type=int, default=12, help="rollout steps per run")
     parser.add_argument("--skip", type=int, default=2, help="warm-up steps left out of each run's median")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of each side")
     parser.add_argument("--out", type=Path, default=Path("outputs/race"))
     args = parser.parse_args(argv)
     try:
@@ -136,19 +142,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit('the race needs TRL: pip install -c constraints.txt -e ".[bench]" (make race does it)')
     args.out.mkdir(parents=True, exist_ok=True)
     model = build_model(args.out / "model")
-    settings = write_trl_settings(lcpo_config(model, args.out / "config"), args.steps, args.out)
+    settings = write_trl_settings(lcpo_config(model, args.out / "config", args.threads), args.steps, args.out)
     runs = []
     for i in range(args.runs):
         for side in ("lcpo", "trl") if i % 2 == 0 else ("trl", "lcpo"):
             out = args.out / f"{side}_{i + 1}"
-            result = run_lcpo(model, args.steps, out, args.skip) if side == "lcpo" else run_trl(settings, out, args.skip)
+            if side == "lcpo":
+                result = run_lcpo(model, args.steps, out, args.skip, args.threads)
+            else:
+                result = run_trl(settings, out, args.skip)
             runs.append({"side": side, "run": i + 1, **result})
             Console().print(f"{side} run {i + 1}: median step {result['median_step_seconds']:.2f} s")
     medians = {side: statistics.median(r["median_step_seconds"] for r in runs if r["side"] == side)
                for side in ("lcpo", "trl")}
     summary = {"lcpo_median_step_seconds": medians["lcpo"], "trl_median_step_seconds": medians["trl"],
                "ratio": medians["lcpo"] / medians["trl"], "steps_in_median": f"{args.skip + 1}..{args.steps}",
-               "runs": runs}
+               "threads": args.threads, "runs": runs}
     (args.out / "race.json").write_text(json.dumps(summary, indent=1) + "\n")
     show(runs, summary)
     return summary
