@@ -36,18 +36,26 @@ def pack_response_logprobs(pairs: Sequence[tuple[list[int], list[float]]], width
     return out
 
 
-def micro_batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+def micro_batches(lengths: Sequence[int], max_tokens: int, min_count: int = 1) -> list[list[int]]:
     """Splits rows into micro-batches of at most ``max_tokens`` padded tokens (rows x the longest row's length).
 
     Rows go longest first, so each micro-batch holds rows of similar length and little padding; a row longer than
-    ``max_tokens`` forms a micro-batch of its own. Returns lists of row indices into ``lengths``.
+    ``max_tokens`` forms a micro-batch of its own. ``min_count`` asks for at least that many micro-batches (the
+    fullest ones are halved until there are): under DDP and FSDP every rank must run as many forward and backward
+    passes as the others, since each one takes part in collectives. Returns lists of row indices into ``lengths``.
     """
     if max_tokens < 1:
         raise ValueError(f"algo.micro_batch_tokens must be >= 1, got {max_tokens}")
+    if lengths and not 1 <= min_count <= len(lengths):
+        raise ValueError(f"cannot split {len(lengths)} rows into {min_count} micro-batches")
     batches: list[list[int]] = []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_tokens:
             batches[-1].append(i)
         else:
             batches.append([i])
+    while batches and len(batches) < min_count:
+        fullest = max(range(len(batches)), key=lambda b: (len(batches[b]) > 1, len(batches[b]) * lengths[batches[b][0]]))
+        rows = batches.pop(fullest)
+        batches[fullest:fullest] = [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
     return batches

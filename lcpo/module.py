@@ -160,9 +160,17 @@ class LCPOModule(L.LightningModule):
             step=lambda grad_norm: self.step_guard.step(self, opt, sched, grad_norm),
             token_normaliser=self._token_normaliser,
             rollout_correction=self._rollout_mismatch,
+            agree=self._agreed_count,
             world_size=self.trainer.world_size,
             temperature=self.temperature,
         )
+
+    def _agreed_count(self, local_count: int) -> int:
+        """The largest micro-batch count of any rank (``ppo_update``'s ``agree``): every rank runs that many."""
+        if self.trainer.world_size == 1:
+            return local_count
+        count = torch.tensor(float(local_count), device=self.device)
+        return int(self.trainer.strategy.reduce(count, reduce_op="max").item())
 
     def _token_normaliser(self, local_tokens: torch.Tensor) -> torch.Tensor:
         """The mini-batch's ``num_tokens`` for a token mean over every rank's tokens (``global_token_normaliser``)."""

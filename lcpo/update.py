@@ -30,6 +30,15 @@ from lcpo.sharding import whole
 LOSS_STATS = ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio")
 #: ``(old_logp, rollout batch, stats) -> importance weights or None``: see :func:`ppo_update`.
 RolloutCorrection = Callable[[torch.Tensor, RolloutBatch, dict], Optional[torch.Tensor]]
+#: ``this rank's micro-batch count -> the count every rank runs`` (their maximum): see :func:`ppo_update`.
+CountAgreement = Callable[[int], int]
+
+
+def _agreed_micro_batches(lengths: list[int], max_tokens: int, agree: CountAgreement) -> list[list[int]]:
+    """Token-sized micro-batches of ``lengths``, as many as on the rank that needs the most."""
+    plan = micro_batches(lengths, max_tokens)
+    count = agree(len(plan))
+    return plan if count == len(plan) else micro_batches(lengths, max_tokens, min_count=count)
 
 
 def response_logprobs(
@@ -81,12 +90,17 @@ def _rows(rb: RolloutBatch, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor
 
 @torch.no_grad()
 def frozen_logprobs(
-    model: torch.nn.Module, rb: RolloutBatch, rows: list[int], algo: AlgoConfig, temperature: float
+    model: torch.nn.Module,
+    rb: RolloutBatch,
+    rows: list[int],
+    algo: AlgoConfig,
+    temperature: float,
+    agree: CountAgreement = lambda count: count,
 ) -> torch.Tensor:
     """Per-token log-probs of ``rows`` under ``model``, without gradient, ``[N, T - 1]`` (0 in other rows)."""
     out = torch.zeros(rb.input_ids.shape[0], rb.input_ids.shape[1] - 1, device=rb.input_ids.device)
     lengths = rb.attention_mask.sum(-1).tolist()
-    for micro in micro_batches([lengths[r] for r in rows], algo.micro_batch_tokens):
+    for micro in _agreed_micro_batches([lengths[r] for r in rows], algo.micro_batch_tokens, agree):
         chosen = [rows[i] for i in micro]
         ids, attn, resp, width = _rows(rb, chosen)
         logp, _ = response_logprobs(model, ids, attn, resp, temperature, algo.logit_chunk_mb)
@@ -105,6 +119,7 @@ def ppo_update(
     step: Optional[Callable[[torch.Tensor], Any]] = None,
     token_normaliser: Callable[[torch.Tensor], torch.Tensor] = lambda tokens: tokens.clamp(min=1).float(),
     rollout_correction: Optional[RolloutCorrection] = None,
+    agree: CountAgreement = lambda count: count,
     world_size: int = 1,
     temperature: float = 1.0,
 ) -> dict[str, list[torch.Tensor]]:
@@ -115,7 +130,9 @@ def ppo_update(
     (``token_normaliser`` of it) or sequence count so the step equals one on the whole mini-batch. After clipping,
     ``step(grad_norm)`` takes the optimiser (and scheduler) step (default: ``optimizer.step()``). ``rollout_correction(old_logp, rb, stats)`` may
     compare the engine's sampling log-probs (``rb.rollout_logp``) with the trainer's and return per-token
-    importance weights; when the engine has them, the old log-probs are computed for every row.
+    importance weights; when the engine has them, the old log-probs are computed for every row. ``agree`` makes
+    every rank run as many micro-batches as the rank that needs the most: under DDP and FSDP each forward and
+    backward takes part in collectives, and token-sized micro-batches differ in number from rank to rank.
     """
     n = rb.input_ids.shape[0]
     group_size = int((rb.group == rb.group[0]).sum())
@@ -125,8 +142,8 @@ def ppo_update(
     # first step's rows take their detached current ones, unless the engine's log-probs are to be compared.
     every_row = algo.ppo_epochs > 1 or rb.rollout_logp is not None
     stale = list(range(n)) if every_row else [r for mini in minis[1:] for r in mini]
-    old_logp = frozen_logprobs(policy, rb, stale, algo, temperature) if stale else None
-    ref_logp = frozen_logprobs(ref_model, rb, list(range(n)), algo, temperature) if ref_model is not None else None
+    old_logp = frozen_logprobs(policy, rb, stale, algo, temperature, agree) if stale else None
+    ref_logp = None if ref_model is None else frozen_logprobs(ref_model, rb, list(range(n)), algo, temperature, agree)
     stats: dict[str, list[torch.Tensor]] = defaultdict(list)
     tis = rollout_correction(old_logp, rb, stats) if rollout_correction and rb.rollout_logp is not None else None
     lengths = rb.attention_mask.sum(-1).tolist()
@@ -136,7 +153,7 @@ def ppo_update(
             optimizer.zero_grad()
             num_tokens = token_normaliser(rb.response_mask[mini[0] : mini[-1] + 1, 1:].sum())
             fresh = epoch == 0 and m == 0 and not every_row
-            for micro in micro_batches([lengths[r] for r in mini], algo.micro_batch_tokens):
+            for micro in _agreed_micro_batches([lengths[r] for r in mini], algo.micro_batch_tokens, agree):
                 rows = [mini[i] for i in micro]
                 index = torch.tensor(rows, device=rb.input_ids.device)
                 ids, attn, resp, width = _rows(rb, rows)

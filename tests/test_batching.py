@@ -31,3 +31,14 @@ def test_sorted_micro_batches_cut_padding():
     padded = sum(len(b) * max(lengths[i] for i in b) for b in micro_batches(lengths, 1600))
     in_order = sum(8 * max(lengths[i : i + 8]) for i in range(0, 64, 8))  # 8 rows of any length per micro-batch
     assert padded < 0.8 * in_order and padded >= sum(lengths)
+
+
+@pytest.mark.parametrize("min_count", [1, 2, 3, 6])
+def test_micro_batches_split_to_the_count_every_rank_agrees_on(min_count):
+    lengths = [50, 300, 120, 80, 200, 310]
+    batches = micro_batches(lengths, max_tokens=10_000, min_count=min_count)
+    assert len(batches) == min_count
+    assert sorted(i for b in batches for i in b) == list(range(6))  # every row once
+    assert all(b for b in batches)
+    with pytest.raises(ValueError, match="7 micro-batches"):
+        micro_batches(lengths, 10_000, min_count=7)

@@ -86,7 +86,10 @@ def test_export_reloads_offline_and_generates(compose_train, tmp_path):
 
 
 def _distributed_run(tmp_path: Path, *overrides: str, fake_vllm: bool = False) -> list[dict]:
-    """Trains two steps in two gloo processes (tests/distributed_run.py); returns each rank's dump."""
+    """Trains two steps in two gloo processes (tests/distributed_run.py); returns each rank's dump.
+
+    Micro-batches of at most 120 tokens split the ranks' rows into different numbers of micro-batches (3 and 4 at
+    these seeds): unless the ranks agree on one count, their collectives fall out of step and the run hangs."""
     from conftest import FAKES, FAST_TRAIN
 
     tests = Path(__file__).resolve().parent
@@ -94,8 +97,8 @@ def _distributed_run(tmp_path: Path, *overrides: str, fake_vllm: bool = False) -
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join([*paths, str(tests.parent), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, str(tests / "distributed_run.py"), *FAST_TRAIN, *LENGTH_ONLY, "trainer.max_steps=2",
-           "trainer.num_threads=1", *overrides, f"output_dir={tmp_path}"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+           "trainer.num_threads=1", "algo.micro_batch_tokens=120", *overrides, f"output_dir={tmp_path}"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_metrics(tmp_path)) == 2  # one set of metrics per step, written once (rank 0), not once per process
     assert (tmp_path / "model" / "config.json").is_file()

@@ -113,3 +113,26 @@ def test_later_mini_batches_and_epochs_use_the_sampling_policys_logprobs():
     one_epoch = _count_decoder_calls(start := _policy())
     _run(replace(algo, ppo_epochs=1), start, rb)
     assert one_epoch[0] == 1 + 2  # only the second mini-batch's rows need the frozen pass
+
+
+def test_every_rank_runs_the_micro_batch_count_they_agree_on():
+    """A rank whose rows fit in fewer micro-batches runs as many as the rank that needs the most (``agree`` is the
+    maximum over ranks), in the old-log-prob and reference passes and in the update (under FSDP each forward
+    gathers shards), and the step is unchanged by the split."""
+    rb, algo = _batch(), _algo(kl_coef=0.0, mini_batch_prompts=2, ppo_epochs=2, micro_batch_tokens=10_000)
+    asked: list[int] = []
+
+    def agree(count: int) -> int:
+        asked.append(count)
+        return count + 2
+
+    policy = _policy()
+    calls = _count_decoder_calls(policy)
+    opt = torch.optim.SGD(policy.parameters(), lr=algo.lr)
+    ref = copy.deepcopy(policy).eval().requires_grad_(False)
+    stats = ppo_update(policy, ref, rb, replace(algo, kl_coef=0.05), opt, agree=agree)
+    assert asked == [1] * 6  # the old and reference passes and four optimiser steps, each one micro-batch locally
+    assert calls[0] == 3 + 3 + 4 * 3 and len(stats["loss"]) == 4 * 3  # the copied hook counts the reference's too
+    alone, _ = _run(replace(algo, kl_coef=0.05), rb=rb)
+    for (key, a), b in zip(alone.named_parameters(), policy.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=key)
