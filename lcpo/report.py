@@ -1,8 +1,9 @@
 """Sweep aggregation: one table and a Pareto plot over every job of a Hydra multirun.
 
 ``python -m lcpo.report multirun/alpha/2025-01-01_12-00-00`` (console script ``lcpo-report``) finds every job
-folder (one holding ``.hydra/overrides.yaml``) and every evaluation ``report.json`` inside it, and writes, next
-to the jobs unless ``--out`` says otherwise:
+folder (one holding ``.hydra/overrides.yaml``) and every evaluation ``report.json`` inside it (the end-of-run
+evaluation, and any ``lcpo.evaluate`` run saved there; not the periodic validation under ``val/``, which uses a
+smaller grid), and writes, next to the jobs unless ``--out`` says otherwise:
 
 - ``summary.csv`` and ``summary.md``: one row per job x report row (model, task, mode, budget), with the job's
   overrides as columns (``reward.alpha``, ``reward``, ``+sweep``, ...), so a sweep reads as a table;
@@ -21,6 +22,7 @@ from typing import Any, Sequence
 import yaml
 
 from lcpo import plots
+from lcpo.config.eval import VALIDATION_DIR
 from lcpo.errors import cli_boundary
 
 REPORT_NAME = "report.json"
@@ -55,6 +57,8 @@ def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
         overrides = parse_overrides(job / ".hydra" / "overrides.yaml")
         keys.update(dict.fromkeys(overrides))
         for report in sorted(job.rglob(REPORT_NAME)):
+            if report.relative_to(job).parts[0] == VALIDATION_DIR:
+                continue
             for row in read_rows(report):
                 entry = {"job": str(job.relative_to(root)), "report": str(report.relative_to(job)), **overrides}
                 rows.append(entry | {k: v for k, v in row.items() if k != "lengths"})

@@ -26,6 +26,7 @@ from lcpo.callbacks import GridValidation, HFExport, RolloutProgressBar, SampleT
 from lcpo.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, StepMetricsCarry, resolve_ckpt_path
 from lcpo.collector import RolloutCollector
 from lcpo.config import CONF_DIR, TrainConfig, TrainerConfig, validate
+from lcpo.config.eval import VALIDATION_DIR
 from lcpo.datamodule import PromptDataModule
 from lcpo.errors import describe, hydra_boundary
 from lcpo.guards import SignalWatch
@@ -138,7 +139,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         StepMetricsCarry(),
     ]
     if cfg.trainer.val_every_n_steps:
-        callbacks.append(validation(cfg, out / "val"))
+        callbacks.append(validation(cfg, out / VALIDATION_DIR))
     if cfg.trainer.progress_bar:
         callbacks.append(RolloutProgressBar())
     trainer = lightning_trainer(

@@ -23,6 +23,8 @@ def fake_job(root, num: int, alpha: str, accuracies: list[float]):
     ]
     (job / "eval").mkdir()
     (job / "eval" / "report.json").write_text(json.dumps({"rows": rows}))
+    (job / "val" / "step_25").mkdir(parents=True)  # the periodic validation's report: not part of the sweep table
+    (job / "val" / "step_25" / "report.json").write_text(json.dumps({"rows": rows[:1]}))
 
 
 def test_two_jobs_become_one_table_and_a_pareto_plot(tmp_path, capsys):

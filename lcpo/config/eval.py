@@ -56,6 +56,11 @@ class EvalGrid:
         return self.max_mode_cap if mode == "max" else budget
 
 
+#: The run-folder subfolder where the periodic validation writes ``step_<k>/report.json`` (training-time views on a
+#: small grid, which sweep reports leave out: they compare runs by their end-of-run evaluation).
+VALIDATION_DIR = "val"
+
+
 @dataclass
 class ValidationConfig:
     """The small budget grid a training run evaluates every ``trainer.val_every_n_steps`` rollout steps.
