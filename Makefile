@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
 	touch $(STAMP)
 
 test: install
@@ -45,9 +45,9 @@ report: install
 bench: install
 	$(RUN) -m lcpo.bench $(ARGS)
 
-# lcpo against TRL's GRPOTrainer on the same model and settings (installs the bench extra, with TRL, if missing)
+# lcpo against TRL's GRPOTrainer on the same model and settings (TRL comes with the bench extra, which install takes
+# so that the tests of the TRL side run too)
 race: install
-	$(PY) -c "import trl" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e ".[bench]"
 	$(RUN) -m lcpo.bench race $(ARGS)
 
 # The GPU check runs on a GPU machine whose image has torch, lightning and transformers but no network: the few
