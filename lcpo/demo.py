@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -28,10 +27,11 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from lcpo.bars import demo_bars
+from lcpo.budgets import BudgetSpec
 from lcpo.config import TrainConfig, WarmstartRunConfig, compose_config, to_schema, validate
 from lcpo.errors import cli_boundary
 from lcpo.evaluation import EvalTask, evaluate_models, write_report
-from lcpo.metrics import pearson
 from lcpo.tasks import build_grader, build_task
 from lcpo.train import run as train
 from lcpo.warmstart import warmstart_from_config
@@ -41,58 +41,6 @@ console = Console()
 STAGES = (("exact", "demo"), ("max", "demo_max"))
 #: Override prefixes that go to the warm-start only, and those it shares with the training stages.
 WARMSTART_ONLY, SHARED = ("warmstart.", "model.tiny."), ("task.", "prompt.")
-
-
-def _bar(name: str, value: float, target: str, ok: bool | None) -> dict:
-    return {"bar": name, "value": float(value), "target": target, "ok": None if ok is None else bool(ok)}
-
-
-def worst_drop(rows: Sequence[dict]) -> tuple[float, float]:
-    """The largest fall in accuracy from a smaller budget to a larger one, and twice its standard error.
-
-    "Accuracy rises with budget, within noise": no larger budget may score lower than a smaller one by more than
-    two standard errors of the difference (two-proportion test, pooled). Near-flat accuracies, as on a task that
-    every budget in the grid leaves room to solve, pass; a real fall does not.
-    """
-    worst = (float("-inf"), 0.0)
-    for i, small in enumerate(rows):
-        for large in rows[i + 1:]:
-            n1, n2 = small["n"], large["n"]
-            pooled = (small["accuracy"] * n1 + large["accuracy"] * n2) / (n1 + n2)
-            noise = 2 * math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-            worst = max(worst, (small["accuracy"] - large["accuracy"], noise), key=lambda d: d[0] - d[1])
-    return worst
-
-
-def bars(rows: Sequence[dict]) -> list[dict]:
-    """The demo's acceptance bars, computed from report rows: name, measured value, target, pass/fail."""
-
-    def pick(model: str, mode: str) -> list[dict]:
-        return sorted((r for r in rows if r["model"] == model and r["mode"] == mode), key=lambda r: r["budget"])
-
-    exact, maxed, base_exact = pick("lcpo", "exact"), pick("lcpo", "max"), pick("base", "exact")
-    budgets = [r["budget"] for r in exact]
-    r_lcpo = pearson(budgets, [r["mean_tokens"] for r in exact])
-    r_base = pearson(budgets, [r["mean_tokens"] for r in base_exact])
-    abs_err = sum(abs(r["rel_error"]) for r in exact) / len(exact)
-    worst_over = max(r["over_budget_share"] for r in maxed)
-    acc_drop = exact[-1]["accuracy"] - base_exact[-1]["accuracy"]
-    acc_trend = pearson(budgets, [r["accuracy"] for r in exact])
-    drop, noise = worst_drop(exact)
-    out = [
-        _bar("lcpo exact: Pearson r(mean tokens, budget)", r_lcpo, ">= 0.95", r_lcpo >= 0.95),
-        _bar("base exact: Pearson r(mean tokens, budget)", r_base, "(for reference)", None),
-        _bar("lcpo exact: mean |rel_error|", abs_err, "<= 0.15", abs_err <= 0.15),
-        _bar("lcpo max: worst over_budget_share", worst_over, "<= 0.10", worst_over <= 0.10),
-        _bar("exact, largest budget: lcpo - base accuracy", acc_drop, ">= -0.05", acc_drop >= -0.05),
-        _bar("lcpo exact: worst accuracy fall to a larger budget", drop, f"<= {noise:.3f} (2 SE)", drop <= noise),
-        _bar("lcpo exact: r(accuracy, budget)", acc_trend, "(for reference)", None),
-    ]
-    s1 = {r["budget"]: r["accuracy"] for r in rows if r["model"] == "s1"}
-    for row in exact[:2] if s1 else []:
-        gap = row["accuracy"] - s1.get(row["budget"], float("nan"))
-        out.append(_bar(f"budget {row['budget']}: lcpo exact - s1 accuracy", gap, ">= 0", gap >= 0))
-    return out
 
 
 def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float]) -> None:
@@ -111,6 +59,27 @@ def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float
         checks.add_row(b["bar"], f"{b['value']:+.3f}", b["target"], verdict)
     console.print(checks)
     console.print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+
+
+def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path, s1: bool = True) -> tuple[list[dict], list[dict]]:
+    """Evaluates the base and LCPO models (and s1 on the base) on ``cfg.eval``; writes the report and plots to
+    ``out``; returns the rows and the bars."""
+    task = EvalTask(build_task(cfg.task), build_grader(cfg.task))
+    samples = out / "samples.jsonl"
+    rows = evaluate_models(
+        {"base": base, "lcpo": model}, [task], cfg.eval, rollout=cfg.rollout.with_protocol_sampling(),
+        prompt=cfg.prompt, samples_path=samples,
+    )
+    if s1:
+        forcing = cfg.rollout.with_protocol_sampling("budget_forcing")
+        rows += evaluate_models({"base": base}, [task], cfg.eval, rollout=forcing, prompt=cfg.prompt, samples_path=samples)
+    grid = getattr(task.task, "length_grid", None)
+    results = demo_bars(rows, grid(BudgetSpec("exact", max(cfg.eval.budgets))) if grid else None)
+    write_report(rows, out)
+    report = json.loads((out / "report.json").read_text())
+    report["bars"] = results
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return rows, results
 
 
 #: What a demo output folder holds; ``--out`` replaces only a folder that is empty or holds one of these.
@@ -164,21 +133,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     shutil.copytree(policy, out / "model")
 
     start = time.perf_counter()
-    task = EvalTask(build_task(cfg.task), build_grader(cfg.task))
-    samples = out / "samples.jsonl"
-    models = {"base": out / "base", "lcpo": out / "model"}
-    rows = evaluate_models(
-        models, [task], cfg.eval, rollout=cfg.rollout.with_protocol_sampling(), prompt=cfg.prompt, samples_path=samples
-    )
-    if not args.no_s1:
-        s1 = cfg.rollout.with_protocol_sampling("budget_forcing")
-        rows += evaluate_models(
-            {"base": out / "base"}, [task], cfg.eval, rollout=s1, prompt=cfg.prompt, samples_path=samples
-        )
+    rows, results = evaluate(out / "base", out / "model", cfg, out, s1=not args.no_s1)
     timings["evaluation"] = time.perf_counter() - start
-
-    results = bars(rows)
-    write_report(rows, out)
     report = json.loads((out / "report.json").read_text())
     report.update({"bars": results, "wall_seconds": timings})
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")

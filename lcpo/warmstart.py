@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
 import hydra
 import lightning as L
@@ -39,21 +39,28 @@ IGNORE_INDEX = -100
 
 
 class TraceTask(Protocol):
-    """A task that can write a correct response for its own problems (the synthetic task does)."""
-
-    @property
-    def max_checks(self) -> int: ...
+    """A task that can write responses for its own problems, with optional lines scattered between steps (the
+    synthetic task does)."""
 
     def sample(self, rng: random.Random) -> Problem: ...
 
-    def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str: ...
+    def steps(self, problem: Problem) -> Sequence[object]: ...
+
+    def trace(
+        self,
+        problem: Problem,
+        checks: Sequence[int] = (),
+        budget: BudgetSpec | None = None,
+        stop_after: int | None = None,
+    ) -> str: ...
 
 
 @dataclass
 class TraceStream(IterableDataset):
     """Endless padded SFT batches: budgeted prompt (no loss) + trace + EOS (loss), right-padded.
 
-    Budget and verbosity come from separate draws, so nothing in a trace depends on the budget in its prompt.
+    The budget, the check lines and the early stops come from separate draws, so a trace's length never depends on
+    the budget in its prompt; what its lines say may (the synthetic task's countdown).
     """
 
     task: TraceTask
@@ -63,13 +70,20 @@ class TraceStream(IterableDataset):
     batch_size: int
     verbosity: tuple[int, int]
     seed: int = 0
+    stop_share: float = 0.0
 
     def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
         problem = self.task.sample(rng)
         spec = self.budgets.sample(rng)
         prompt = self.build_prompt(problem, spec)
-        response = self.task.trace(problem, checks=rng.randint(*self.verbosity), budget=spec)
+        steps = len(self.task.steps(problem))
+        checks = scatter_checks(rng.randint(*self.verbosity), steps, rng)
+        stop_after = None
+        lines_before_last_step = steps - 1 + sum(checks[:-1])
+        if rng.random() < self.stop_share and lines_before_last_step > 0:
+            stop_after = rng.randint(1, lines_before_last_step)
+        response = self.task.trace(problem, checks=checks, budget=spec, stop_after=stop_after)
         return self._encode(prompt), self._encode(response) + [self.tokenizer.eos_token_id]
 
     def _encode(self, text: str) -> list[int]:
@@ -85,6 +99,14 @@ class TraceStream(IterableDataset):
         rng = random.Random(self.seed)
         while True:
             yield self.batch(rng)
+
+
+def scatter_checks(total: int, steps: int, rng: random.Random) -> list[int]:
+    """``total`` check lines spread over the gaps after ``steps`` step lines, each gap drawn uniformly."""
+    counts = [0] * steps
+    for _ in range(total):
+        counts[rng.randrange(steps)] += 1
+    return counts
 
 
 class WarmstartModule(L.LightningModule):
@@ -132,7 +154,8 @@ def run_warmstart(
         torch.set_num_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     stream = TraceStream(
-        task, build_prompt, budgets, tokenizer, cfg.batch_size, (cfg.min_verbosity, cfg.max_verbosity), cfg.seed
+        task, build_prompt, budgets, tokenizer, cfg.batch_size, (cfg.min_verbosity, cfg.max_verbosity), cfg.seed,
+        cfg.stop_share,
     )
     trainer = L.Trainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",
@@ -163,11 +186,6 @@ def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
     task = build_task(cfg.task)
     if not hasattr(task, "trace"):
         raise ValueError(f"task={cfg.task.name} cannot write traces; warm-start needs task=synthetic")
-    if cfg.warmstart.max_verbosity > task.max_checks:
-        raise ValueError(
-            f"warmstart.max_verbosity={cfg.warmstart.max_verbosity} exceeds the {task.max_checks} check lines a trace "
-            "holds"
-        )
     model, tokenizer = load_policy(cfg.model)
     build_prompt = PromptBuilder(cfg.prompt, tokenizer)
     return run_warmstart(

@@ -87,6 +87,17 @@ def test_model_that_never_stops_is_cut_at_the_budget(tokenizer):
     assert c.text == "a" * 17 + "\n</think>\n\nThe final answer is: \\boxed{" + "a" * 5
 
 
+@pytest.mark.parametrize("end_at_line, thinking", [(False, "abc\nabc\nab"), (True, "abc\nabc\n")])
+def test_the_forced_end_can_wait_for_the_end_of_a_line(tokenizer, end_at_line, thinking):
+    """With ``end_at_line`` the cue follows the last complete line, as the model's own ends of thinking do."""
+    lines = scripted_model(tokenizer, {"a": "b", "b": "c", "c": "\n", "\n": "a"}, "a")
+    engine = BudgetForcingEngine(lines, tokenizer, answer_cue="</think>{", answer_max_tokens=2, end_at_line=end_at_line)
+    cue = len(engine.cue_ids)
+    (c,), = engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[cue + 10])
+    assert c.text == thinking + "</think>{" + "ab"
+    assert c.length == len(thinking) + cue + 2 <= cue + 10 + 2
+
+
 def test_no_waits_closes_at_the_first_stop(tokenizer):
     engine = BudgetForcingEngine(scripted_model(tokenizer, {}, tokenizer.eos_token), tokenizer, max_waits=0)
     (c,), = engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[100])

@@ -20,26 +20,13 @@ def test_fast_demo_writes_a_valid_report(tmp_path):
     for model in ("base", "lcpo"):
         for mode in ("exact", "max"):
             budgets = sorted(r["budget"] for r in rows if r["model"] == model and r["mode"] == mode)
-            assert budgets == [35, 55, 75, 95]
+            assert budgets == [32, 41, 50, 59, 68, 77, 86, 95]
     keys = {"model", "mode", "budget", "n", "accuracy", "mean_tokens", "rel_error", "over_budget_share"}
     assert all(keys <= set(r) and r["n"] == 4 for r in rows)
     assert {b["bar"] for b in report["bars"]} >= {"lcpo exact: mean |rel_error|", "lcpo max: worst over_budget_share"}
+    assert any(b["bar"].startswith("budget 32: lcpo exact - s1") for b in report["bars"])
     assert (out / "train" / "exact" / "model").is_dir() and (out / "train" / "max" / "model").is_dir()
     for name in ("length_vs_budget.png", "accuracy_vs_tokens.png", "report.md"):
         assert (out / name).stat().st_size > 0
     assert (out / "model" / "config.json").is_file() and (out / "base" / "config.json").is_file()
     assert json.loads((out / "model" / "config.json").read_text())["hidden_size"] == 32  # model.tiny.* built it
-
-
-def _rows(accuracies, n=128):
-    return [{"budget": b, "n": n, "accuracy": a} for b, a in zip((35, 55, 75, 95), accuracies)]
-
-
-@pytest.mark.parametrize(
-    "accuracies, ok",
-    [((1.0, 1.0, 1.0, 1.0), True), ((0.97, 0.95, 0.96, 0.98), True), ((0.2, 0.5, 0.8, 0.9), True),
-     ((0.9, 0.8, 0.7, 0.6), False), ((1.0, 1.0, 1.0, 0.9), False)],
-)
-def test_accuracy_may_stay_flat_within_noise_but_not_fall(accuracies, ok):
-    drop, noise = demo.worst_drop(_rows(accuracies))
-    assert (drop <= noise) is ok

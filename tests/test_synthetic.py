@@ -1,41 +1,121 @@
-"""The synthetic task: deterministic problems, traces the project's grader accepts, verbosity blind to budgets."""
+"""The synthetic task: labelled problems, step and check lines, countdown, early stops, lengths blind to budgets."""
 
 import random
 
 import pytest
 
-from lcpo.budgets import BudgetSampler, BudgetSpec, UniformBudget
-from lcpo.config import PromptConfig, SyntheticTaskConfig
+from lcpo.budgets import BudgetSpec
+from lcpo.config import SyntheticTaskConfig
 from lcpo.grading import grade
 from lcpo.tasks.synthetic import SyntheticTask, response_tokens
 from lcpo.tiny import build_tokenizer
+from lcpo.warmstart import scatter_checks
+
+COUNTDOWN, NONE = SyntheticTaskConfig(budget_in_trace="countdown"), SyntheticTaskConfig(budget_in_trace="none")
 
 
-def test_traces_grade_correct_and_shortcut_answers_do_not():
+def problem_with(terms, cfg=COUNTDOWN):
+    """The problem of ``terms`` as the task would draw it (found by sampling with a fixed seed)."""
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=len(terms), max_terms=len(terms), budget_in_trace=cfg.budget_in_trace))
+    rng = random.Random(0)
+    for _ in range(100_000):
+        p = task.sample(rng)
+        if p.meta["terms"] == tuple(terms):
+            return task, p
+    raise AssertionError("not drawn")
+
+
+def thinking_lines(response: str) -> list[str]:
+    return response.split("</think>")[0].removeprefix("<think>").splitlines()
+
+
+def test_terms_are_labelled_down_to_a_and_the_answer_is_their_sum_mod_10():
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=2, max_terms=7))
+    for p in task.eval_set(50, seed=3):
+        terms = p.meta["terms"]
+        labels = [t[0] for t in p.question.split(" mod ")[0].split()]
+        assert labels == [chr(ord("A") + i) for i in reversed(range(len(terms)))]
+        assert p.answer == str(sum(terms) % 10)
+
+
+def test_step_lines_name_their_term_and_carry_the_running_sum():
+    task, p = problem_with((4, 7, 5))
+    assert p.question == "C4 B7 A5 mod 10"
+    assert thinking_lines(task.trace(p)) == ["+C4=4", "+B7=1", "+A5=6"]  # no budget: no count
+
+
+def test_full_traces_grade_correct_and_other_answers_do_not():
     task = SyntheticTask()
     rng = random.Random(0)
-    for problem in task.eval_set(50, seed=1):
-        response = task.trace(problem, checks=rng.randint(0, 5))
-        assert response.startswith("<think>") and "</think>" in response
-        assert grade(response, problem.answer)
-        wrong = str((int(problem.answer) + 1) % 10)
-        assert not grade(response.replace(f"\\boxed{{{problem.answer}}}", f"\\boxed{{{wrong}}}"), problem.answer)
+    for p in task.eval_set(50, seed=1):
+        checks = scatter_checks(rng.randint(0, 6), len(p.meta["terms"]), rng)
+        response = task.trace(p, checks, BudgetSpec("exact", rng.randint(30, 99)))
+        assert response.startswith("<think>") and grade(response, p.answer)
+        wrong = str((int(p.answer) + 1) % 10)
+        assert not grade(response.replace(f"\\boxed{{{p.answer}}}", f"\\boxed{{{wrong}}}"), p.answer)
 
 
-def test_steps_compute_the_running_sum_modulo():
-    task = SyntheticTask(SyntheticTaskConfig(min_terms=3, max_terms=3))
-    problem = task.sample(random.Random(0))
-    terms = problem.meta["terms"]
-    assert problem.question == f"{terms[0]}+{terms[1]}+{terms[2]} mod 10 = ?"
-    assert problem.answer == str(sum(terms) % 10)
-    assert len(task.steps(problem)) == 2
-    assert task.steps(problem)[-1].endswith(f"={problem.answer}")
+def test_check_lines_restate_the_step_before_them_at_the_same_length():
+    task, p = problem_with((4, 7, 5))
+    lines = thinking_lines(task.trace(p, checks=(0, 2, 1), budget=BudgetSpec("exact", 90)))
+    assert [line[:5] for line in lines] == ["+C4=4", "+B7=1", "?B7=1", "?B7=1", "+A5=6", "?A5=6"]
+    assert len({len(line) for line in lines}) == 1
 
 
-def test_distinct_terms_do_not_repeat():
-    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True))
-    rng = random.Random(0)
-    assert all(len(set(task.sample(rng).meta["terms"])) == 6 for _ in range(50))
+@pytest.mark.parametrize("cfg, line", [(COUNTDOWN, 10), (NONE, 6)])
+def test_lengths_move_in_whole_lines_and_ignore_the_budget(cfg, line):
+    task, tok = SyntheticTask(cfg), build_tokenizer()
+    p = task.sample(random.Random(3))
+    k = len(p.meta["terms"])
+    for budget in (BudgetSpec("exact", 35), BudgetSpec("max", 90), BudgetSpec("exact", 99)):
+        for checks in range(4):
+            response = task.trace(p, [checks] + [0] * (k - 1), budget)
+            n = len(tok(response)["input_ids"]) + 1  # + EOS
+            assert n == response_tokens(response) == 13 + line * (k + checks)
+    assert task.length_grid(BudgetSpec("exact", 50)) == (13, line)
+
+
+def test_the_count_is_what_the_budget_would_leave_if_thinking_ended_after_the_line():
+    task, tok = SyntheticTask(COUNTDOWN), build_tokenizer()
+    _, p = problem_with((4, 7, 5))
+    budget = 75
+    response = task.trace(p, checks=(1, 0, 2), budget=BudgetSpec("exact", budget))
+    head = "<think>"
+    for line in thinking_lines(response):
+        head += line + "\n"
+        ended = head + "</think>\n\\boxed{0}"
+        left = budget - (len(tok(ended)["input_ids"]) + 1)
+        assert line.endswith(f", {max(left, 0):02d}")
+    assert thinking_lines(response)[-1].endswith(", 02")  # 13 + 6 lines of 10 tokens = 73 of 75
+
+
+def test_max_budgets_are_marked_and_counts_clamp_at_zero():
+    task, p = problem_with((4, 7, 5))
+    lines = thinking_lines(task.trace(p, checks=(2, 0, 0), budget=BudgetSpec("max", 45)))
+    assert [line[-3:] for line in lines] == ["<22", "<12", "<02", "<00", "<00"]
+
+
+def test_without_countdown_nothing_in_the_trace_depends_on_the_budget():
+    task, p = problem_with((4, 7, 5), NONE)
+    plain = task.trace(p, checks=(1, 0, 1))
+    assert task.trace(p, (1, 0, 1), BudgetSpec("exact", 40)) == task.trace(p, (1, 0, 1), BudgetSpec("max", 90)) == plain
+
+
+def test_an_early_stop_answers_the_partial_sum():
+    task, p = problem_with((4, 7, 5))
+    response = task.trace(p, checks=(0, 1, 0), budget=BudgetSpec("exact", 60), stop_after=3)
+    assert [line[:5] for line in thinking_lines(response)] == ["+C4=4", "+B7=1", "?B7=1"]
+    assert response.endswith("\\boxed{1}") and not grade(response, p.answer)
+    with pytest.raises(ValueError, match="stop_after"):
+        task.trace(p, stop_after=0)
+
+
+def test_checks_must_match_the_steps():
+    task, p = problem_with((4, 7, 5))
+    with pytest.raises(ValueError, match="checks"):
+        task.trace(p, checks=(0, 0, 0, 1))
+    with pytest.raises(ValueError, match="checks"):
+        task.trace(p, checks=(0, -1))
 
 
 def test_eval_set_is_deterministic_given_seed():
@@ -45,76 +125,18 @@ def test_eval_set_is_deterministic_given_seed():
     assert len(task.eval_set(None, seed=0)) == task.cfg.eval_size
 
 
-def test_each_check_adds_a_fixed_number_of_tokens():
-    task, tok = SyntheticTask(), build_tokenizer()
-    problem = task.sample(random.Random(3))
-    lengths = [len(tok(task.trace(problem, checks=k))["input_ids"]) for k in range(4)]
-    assert len({b - a for a, b in zip(lengths, lengths[1:])}) == 1  # "check a+b=c\n": single digits, mod 10
+def test_distinct_terms_do_not_repeat():
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True))
+    rng = random.Random(0)
+    assert all(len(set(task.sample(rng).meta["terms"])) == 6 for _ in range(50))
 
 
 @pytest.mark.parametrize(
-    "style, spec, line",
-    [
-        ("restate", BudgetSpec("exact", 55), "ck 3/55="),
-        ("restate", BudgetSpec("max", 35), "ck 3<35="),
-        ("countdown", BudgetSpec("exact", 75), "ck 3:20="),  # 25 tokens + 3 lines of 10 leave 20 of 75
-        ("countdown", BudgetSpec("max", 35), "ck 3<00="),  # overspent: clamped at zero
-        ("countdown", BudgetSpec("none", None), "check 3="),
-    ],
+    "kwargs, key",
+    [({"min_terms": 5, "max_terms": 3}, "min_terms"), ({"max_terms": 27}, "max_terms"),
+     ({"max_value": 12}, "one-digit"), ({"max_terms": 12, "distinct": True}, "distinct"),
+     ({"budget_in_trace": "restate"}, "budget_in_trace"), ({"eval_size": 0}, "eval_size")],
 )
-def test_check_lines_carry_the_budget_at_the_same_length(style, spec, line):
-    task, tok = SyntheticTask(SyntheticTaskConfig(budget_in_trace=style)), build_tokenizer()
-    problem = task.sample(random.Random(5))
-    response = task.trace(problem, checks=3, budget=spec)
-    assert f"{line}{problem.answer}\n" in response
-    assert grade(response, problem.answer)
-    plain = task.trace(problem, checks=3)
-    assert len(tok(response)["input_ids"]) == len(tok(plain)["input_ids"])
-    assert SyntheticTask(SyntheticTaskConfig(budget_in_trace="none")).trace(problem, checks=3, budget=spec) == plain
-
-
-def test_countdown_reaches_zero_where_the_response_meets_its_budget():
-    task, tok = SyntheticTask(SyntheticTaskConfig(budget_in_trace="countdown")), build_tokenizer()
-    problem = task.sample(random.Random(2))
-    for checks in range(1, 6):
-        response = task.trace(problem, checks=checks, budget=BudgetSpec("exact", 40))
-        length = len(tok(response)["input_ids"]) + 1  # + EOS
-        assert response_tokens(response) == length
-        last = response.split("\n")[1 + checks]
-        assert last.startswith(f"ck {checks}:{max(40 - length, 0):02d}=")
-
-
-def test_budget_in_trace_is_validated():
-    with pytest.raises(ValueError, match="budget_in_trace"):
-        SyntheticTaskConfig(budget_in_trace="always")
-
-
-def test_warmstart_trace_length_ignores_the_prompt_budget():
-    """The budget sentence and the trace come from separate draws: trace lengths do not follow budgets."""
-    from lcpo.warmstart import TraceStream
-
-    tok = build_tokenizer()
-    template = PromptConfig(instruction="")
-    stream = TraceStream(
-        SyntheticTask(), lambda p, s: template.render(p.question, s) + "\n",
-        BudgetSampler(UniformBudget(30, 99)), tok, batch_size=1, verbosity=(0, 9),
-    )
-    rng = random.Random(0)
-    budgets, lengths = [], []
-    for _ in range(400):
-        prompt, response = stream.example(rng)
-        budgets.append(int(tok.decode(prompt).split("Think for ")[1].split()[0]))
-        lengths.append(len(response))
-    n = len(budgets)
-    mb, ml = sum(budgets) / n, sum(lengths) / n
-    cov = sum((b - mb) * (l - ml) for b, l in zip(budgets, lengths))
-    var = (sum((b - mb) ** 2 for b in budgets) * sum((l - ml) ** 2 for l in lengths)) ** 0.5
-    assert abs(cov / var) < 0.15
-    assert max(lengths) - min(lengths) == 90  # 0 to 9 check lines of 10 tokens: a wide spread for RL
-
-
-def test_bad_config_is_rejected():
-    with pytest.raises(ValueError, match="min_terms"):
-        SyntheticTaskConfig(min_terms=5, max_terms=3)
-    with pytest.raises(ValueError, match="distinct"):
-        SyntheticTaskConfig(max_terms=12, max_value=9, distinct=True)
+def test_bad_config_is_rejected(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        SyntheticTaskConfig(**kwargs)

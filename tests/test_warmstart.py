@@ -1,14 +1,17 @@
-"""The supervised warm-start: response-only loss, a few steps lower it, the export reloads offline."""
+"""The supervised warm-start: traces drawn blind to budgets, response-only loss, the export reloads offline."""
 
 import random
+import re
 
+import pytest
 import torch
 
 from lcpo.budgets import BudgetSampler, UniformBudget
 from lcpo.config import PromptConfig, SyntheticTaskConfig, TinyModelConfig, WarmstartConfig
+from lcpo.prompts import PromptBuilder
 from lcpo.tasks.synthetic import SyntheticTask
-from lcpo.tiny import build_tiny, load_tiny
-from lcpo.warmstart import IGNORE_INDEX, TraceStream, lr_factor, run_warmstart
+from lcpo.tiny import build_tiny, build_tokenizer, load_tiny
+from lcpo.warmstart import IGNORE_INDEX, TraceStream, lr_factor, run_warmstart, scatter_checks
 
 TEMPLATE = PromptConfig(instruction="")
 
@@ -69,14 +72,39 @@ def test_hydra_entry_composes(tmp_path):
     assert run.prompt.use_chat_template is False
 
 
-def test_more_verbosity_than_a_trace_holds_is_rejected_before_training(tmp_path):
-    import pytest
-    from omegaconf import OmegaConf
+def test_stop_share_is_a_share():
+    with pytest.raises(ValueError, match="warmstart.stop_share"):
+        WarmstartConfig(stop_share=1.5)
 
-    from lcpo.config import compose_config
-    from lcpo.warmstart import warmstart_from_config
 
-    cfg = OmegaConf.to_object(compose_config("warmstart", ["warmstart.max_verbosity=10", f"output_dir={tmp_path}"]))
-    with pytest.raises(ValueError, match="max_verbosity=10 exceeds the 9 check lines"):
-        warmstart_from_config(cfg)
-    assert not any(tmp_path.iterdir())
+def test_scatter_checks_spreads_the_total_over_every_gap():
+    rng = random.Random(0)
+    draws = [scatter_checks(6, 3, rng) for _ in range(600)]
+    assert all(sum(d) == 6 and len(d) == 3 for d in draws)
+    per_gap = [sum(d[i] for d in draws) / len(draws) for i in range(3)]
+    assert all(abs(g - 2) < 0.2 for g in per_gap)
+
+
+def test_warmstart_trace_length_ignores_the_prompt_budget():
+    """The budget sentence, the check lines and the early stops come from separate draws."""
+    tok = build_tokenizer()
+    build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
+    stream = TraceStream(
+        SyntheticTask(), build,
+        BudgetSampler(UniformBudget(30, 99)), tok, batch_size=1, verbosity=(0, 6), stop_share=0.1,
+    )
+    rng = random.Random(0)
+    budgets, lengths, early = [], [], 0
+    for _ in range(600):
+        prompt, response = stream.example(rng)
+        text = tok.decode(response)
+        budgets.append(int(re.search(r"Think for (?:maximum )?(\d+)", tok.decode(prompt)).group(1)))
+        lengths.append(len(response))
+        early += "+A" not in text
+    n = len(budgets)
+    mb, ml = sum(budgets) / n, sum(lengths) / n
+    cov = sum((b - mb) * (x - ml) for b, x in zip(budgets, lengths))
+    var = (sum((b - mb) ** 2 for b in budgets) * sum((x - ml) ** 2 for x in lengths)) ** 0.5
+    assert abs(cov / var) < 0.12
+    assert 0.05 < early / n < 0.15
+    assert min(lengths) == 23 and max(lengths) >= 123  # 1 to 13 lines of 10 tokens: a wide spread for RL

@@ -12,7 +12,8 @@ from lcpo.rollout.base import SamplingConfig
 @dataclass
 class RolloutConfig:
     """The rollout engine and its sampling (checked by :class:`lcpo.rollout.base.SamplingConfig`), plus s1
-    budget forcing's knobs (evaluation) and vLLM's (GPU).
+    budget forcing's knobs (evaluation: ``end_at_line`` places the forced end of thinking after the last complete
+    line, see :mod:`lcpo.rollout.budget_forcing`) and vLLM's (GPU).
 
     vLLM's context is ``max_prompt_tokens + max_new_tokens`` (a longer prompt is an error), its share of the GPU
     ``gpu_memory_utilization``; ``enable_sleep_mode`` releases its weights and KV cache while the trainer updates.
@@ -28,6 +29,7 @@ class RolloutConfig:
     wait_text: str = "Wait"
     answer_cue: str = "\n</think>\n\nThe final answer is: \\boxed{"
     answer_max_tokens: int = 20
+    end_at_line: bool = False
     gpu_memory_utilization: float = 0.5
     tensor_parallel_size: int = 1
     max_prompt_tokens: int = 1024

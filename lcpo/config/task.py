@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -10,36 +11,39 @@ from lcpo.config.checks import one_of, positive
 
 #: How training walks a file's problems (see ``TaskConfig``).
 SAMPLINGS = ("epochs", "replacement")
-#: What the synthetic task's check lines say about the prompt's budget (see ``lcpo.tasks.synthetic``).
-BUDGET_IN_TRACE = ("none", "restate", "countdown")
+#: Whether the synthetic task's lines carry budget arithmetic (see ``lcpo.tasks.synthetic``).
+BUDGET_IN_TRACE = ("none", "countdown")
+#: The synthetic task's term labels, counting down to ``A``: ``k`` terms are labelled ``LABELS[k-1]`` .. ``A``.
+LABELS = string.ascii_uppercase
 
 
 @dataclass
 class SyntheticTaskConfig:
-    """Difficulty knobs: ``min_terms``..``max_terms`` numbers in 0..``max_value`` are added modulo ``modulus``.
+    """Difficulty knobs: ``min_terms``..``max_terms`` digits in 0..``max_value`` (uniform), added modulo ``modulus``.
 
-    ``distinct`` draws the terms without replacement, so no lookup of a term in the question is ambiguous.
-    ``budget_in_trace`` is what check lines say about the prompt's budget: none, restate, countdown (see the
-    task's module). How many check lines a trace carries is the warm-start's choice
-    (``warmstart.min_verbosity``..``max_verbosity``).
+    ``distinct`` draws the digits of a problem without replacement (labels already make every lookup unambiguous).
+    ``budget_in_trace``: none or countdown (see the task's module). How many check lines a warm-start trace
+    carries, and whether it stops early, is the warm-start's draw (``warmstart.*``).
     """
 
-    min_terms: int = 3
-    max_terms: int = 3
+    min_terms: int = 2
+    max_terms: int = 7
     max_value: int = 9
     modulus: int = 10
-    distinct: bool = True
+    distinct: bool = False
     eval_size: int = 256
     budget_in_trace: str = "countdown"
 
     def __post_init__(self) -> None:
-        if not 2 <= self.min_terms <= self.max_terms:
+        if not 1 <= self.min_terms <= self.max_terms <= len(LABELS):
             raise ValueError(
-                f"task.synthetic needs 2 <= min_terms <= max_terms, got {self.min_terms}, {self.max_terms}"
+                f"task.synthetic needs 1 <= min_terms <= max_terms <= {len(LABELS)}, "
+                f"got {self.min_terms}, {self.max_terms}"
             )
-        if self.max_value < 1 or self.modulus < 2:
+        if not 1 <= self.max_value <= 9 or not 2 <= self.modulus <= 10:
             raise ValueError(
-                f"task.synthetic needs max_value >= 1 and modulus >= 2, got {self.max_value}, {self.modulus}"
+                "task.synthetic needs one-digit terms and sums (1 <= max_value <= 9, 2 <= modulus <= 10), "
+                f"got max_value={self.max_value}, modulus={self.modulus}"
             )
         if self.distinct and self.max_terms > self.max_value + 1:
             raise ValueError(

@@ -14,11 +14,14 @@ from lcpo.config.task import TaskConfig
 
 @dataclass
 class WarmstartConfig:
-    """SFT hyper-parameters and the verbosity range of the traces (``min_verbosity``..``max_verbosity``, uniform).
+    """SFT hyper-parameters and how traces are drawn.
 
-    Verbosity is the task's unit of optional thinking (check lines for the synthetic task); its range sets the
-    spread of lengths the warm-started model produces, which the budgets taught by RL must overlap. The learning
-    rate matters for the tiny model (docs/measurements.md).
+    ``min_verbosity``..``max_verbosity`` (uniform) is the number of check lines a trace scatters between its steps:
+    thinking that adds nothing, whose spread sets the spread of lengths the warm-started model produces (the
+    budgets taught by RL must overlap it). ``stop_share`` of the traces end early, at a uniformly drawn line before
+    their last step, and answer from the partial sum: the warm-started model then stops early now and then, at
+    random and whatever its budget, which is the exploration LCPO needs to learn to stop when a budget is too small
+    to finish. The learning rate matters for the tiny model (docs/measurements.md).
     """
 
     steps: int = 1500
@@ -29,7 +32,8 @@ class WarmstartConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     min_verbosity: int = 0
-    max_verbosity: int = 9
+    max_verbosity: int = 6
+    stop_share: float = 0.1
     seed: int = 0
     num_threads: Optional[int] = None
     progress_bar: bool = True
@@ -44,6 +48,7 @@ class WarmstartConfig:
             raise ValueError(
                 f"warmstart needs 0 <= min_verbosity <= max_verbosity, got {self.min_verbosity}, {self.max_verbosity}"
             )
+        in_range("warmstart.stop_share", self.stop_share, 0.0, 1.0)
 
 
 @dataclass

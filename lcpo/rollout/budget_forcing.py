@@ -8,7 +8,9 @@ For each response with token budget N:
 2. At the budget (or when the waits run out, or the model stops with no wait left), ``answer_cue`` is appended.
    The default cue closes thinking and opens a box, ``"\\n</think>\\n\\nThe final answer is: \\boxed{"``, because
    the grader only accepts a ``\\boxed{}`` after ``</think>``; the reference doc's cue "The final answer is:" is
-   kept as the wording.
+   kept as the wording. With ``end_at_line`` the thinking cut at the budget first drops its unfinished last line,
+   so the cue comes where the model itself ends lines (a model that only ever answered after a complete line is
+   not judged on a format it never saw); the cue should then not open with a newline of its own.
 3. Answer: at most ``answer_max_tokens`` (20) tokens, decoded greedily, stopping at EOS.
 
 Token accounting (what :attr:`Completion.length` counts): every token of the returned response, which is every
@@ -79,6 +81,7 @@ class BudgetForcingEngine(HFEngine):
         answer_max_tokens: int = 20,
         end_think: str = "</think>",
         add_special_tokens: bool = False,
+        end_at_line: bool = False,
     ):
         if max_waits < 0 or answer_max_tokens < 1:
             raise ValueError(f"need max_waits >= 0 and answer_max_tokens >= 1; got {max_waits}, {answer_max_tokens}")
@@ -86,6 +89,7 @@ class BudgetForcingEngine(HFEngine):
         self.max_waits = max_waits
         self.answer_max_tokens = answer_max_tokens
         self.end_think = end_think
+        self.end_at_line = end_at_line
         self.wait_ids = tokenizer.encode(wait_text, add_special_tokens=False)
         self.cue_ids = tokenizer.encode(answer_cue, add_special_tokens=False)
         if not self.wait_ids:
@@ -150,7 +154,14 @@ class BudgetForcingEngine(HFEngine):
                 for row, new in zip(chunk, self._continue(chunk, sampling)):
                     self._advance(row, new)
         for row in rows:
+            if self.end_at_line and row.room <= 0:
+                self._drop_unfinished_line(row.tokens)
             row.tokens.extend(self.cue_ids)
+
+    def _drop_unfinished_line(self, tokens: list[int]) -> None:
+        """Removes the tokens after the last newline (all of them when there is none)."""
+        while tokens and not self._decode(tokens).endswith("\n"):
+            tokens.pop()
 
     def _advance(self, row: _Row, new: list[int]) -> None:
         """Appends one continuation; an early stop becomes a "Wait" while waits and budget are left."""

@@ -38,5 +38,6 @@ def build_engine(
             wait_text=cfg.wait_text,
             answer_cue=cfg.answer_cue,
             answer_max_tokens=cfg.answer_max_tokens,
+            end_at_line=cfg.end_at_line,
         )
     raise ValueError(f"unknown rollout.name {cfg.name!r}")

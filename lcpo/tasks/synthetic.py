@@ -1,38 +1,45 @@
-"""The embedded synthetic reasoning task: chained additions modulo a small number, with verifiable answers.
+"""The embedded synthetic reasoning task: sums of a varying number of labelled digits modulo 10, solved line by line.
 
-Why this task: a tiny model cannot add several numbers "in its head", but it learns one step (``a+b`` mod m, a
-table of m*m facts) quickly, so a step-by-step trace gets the answer right while a shortcut does not. Each step is
-one short line, and verbosity comes from optional ``check`` lines that restate the last step: a repeated unit of
-fixed length that a policy can add or drop cheaply, which is what length control needs. The number of checks in a
-warm-start trace is drawn from its own generator and never sees a budget, so a model trained on these traces
-produces lengths that ignore any budget in its prompt, like the paper's base model.
+Why this task: thinking longer has to buy accuracy, as on real problems. A problem adds ``k`` digits (``k`` varies
+per problem) and a tiny model cannot add them "in its head", so the answer needs one step line per term: a response
+that stops early answers from a partial sum, which is right only by chance (one time in ten). Longer problems need
+more lines, so a small budget fits only the short ones and accuracy rises with the budget.
 
-``budget_in_trace`` decides what check lines say about the prompt's budget (the warm-start's lengths ignore it
-either way): ``none`` (``check 2=6``); ``restate``, the budget itself (``ck 2/55=6``, ``ck 2<35=6`` under a maximum);
-``countdown`` (the default), the tokens the budget would have left if the thinking ended after this line
-(``ck 2:10=6``), the way a reasoning model keeps track of what it has spent. The warm-started model writes the
-countdown but stops at random; a countdown makes the rule LCPO has to learn local (stop once the count falls under
-ten) where the other formats leave it to compare a line number with a budget read from the prompt.
+Terms are labelled with letters that count down to ``A`` (``D3 C7 B5 A9 mod 10``): each step line names the term it
+adds (``+C7=0``), so finding the next term is a lookup by content (the letter after the last one used, then the
+digit after that letter in the question) rather than by position, and the last step is the one labelled ``A``.
 
-Measurements of the three formats are in docs/measurements.md.
+Thinking that adds nothing: check lines (``?C7=0``) restate the step before them. A warm-start trace scatters a
+random number of them between (and after) its steps, drawn independently of any budget; a policy can drop them when
+the budget is tight and add them when it is large, which is the trade-off length control is about. Restating the
+step keeps the next step's label one line back whatever came before, and a check line is as long as a step line,
+so the response length moves in steps of one line.
 
-Example (3 terms, 1 check, countdown)::
+``budget_in_trace`` decides whether lines carry budget arithmetic:
 
-    question:  4+7+5 mod 10 = ? Think for 55 tokens.
-    response:  <think>4+7=1\\n1+5=6\\nck 1:20=6\\n</think>\\n\\boxed{6}
+- ``none``: ``+C7=0`` and ``?C7=0`` (six tokens a line): nothing in the trace depends on the prompt's budget;
+- ``countdown`` (the default): every line ends with the tokens the prompt's budget would have left if the thinking
+  ended after it (``+C7=0, 23``; two digits, clamped to 0..99; ``<`` instead of the space under a maximum), the way
+  a reasoning model keeps track of what it has spent (ten tokens a line, so the count falls by ten a line).
+
+The count is written whether or not the trace follows it: a warm-start trace's length ignores the budget either way.
+
+Example (3 terms, countdown, one check line, exact budget 60)::
+
+    question:  C4 B7 A5 mod 10
+    response:  <think>+C4=4, 37\\n+B7=1, 27\\n?B7=1, 17\\n+A5=6, 07\\n</think>\\n\\boxed{6}
 """
 
 from __future__ import annotations
 
 import random
+from typing import Sequence
 
 from lcpo.budgets import BudgetSpec
-from lcpo.config.task import SyntheticTaskConfig
+from lcpo.config.task import LABELS, SyntheticTaskConfig
 from lcpo.tasks.base import Problem
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-#: Check lines carry a one-digit number.
-MAX_CHECKS = 9
 
 
 class SyntheticTask:
@@ -43,22 +50,16 @@ class SyntheticTask:
     def __init__(self, cfg: SyntheticTaskConfig | None = None):
         self.cfg = cfg or SyntheticTaskConfig()
 
-    @property
-    def max_checks(self) -> int:
-        """The most check lines a trace holds (the warm-start checks its verbosity range against it)."""
-        return MAX_CHECKS
-
     def sample(self, rng: random.Random) -> Problem:
         cfg = self.cfg
         k = rng.randint(cfg.min_terms, cfg.max_terms)
         values = range(cfg.max_value + 1)
         terms = tuple(rng.sample(values, k) if cfg.distinct else (rng.choice(values) for _ in range(k)))
-        expression = "+".join(map(str, terms))
-        answer = sum(terms) % cfg.modulus
+        labelled = " ".join(f"{LABELS[k - 1 - i]}{x}" for i, x in enumerate(terms))
         return Problem(
-            id=f"{expression}%{cfg.modulus}",
-            question=f"{expression} mod {cfg.modulus} = ?",
-            answer=str(answer),
+            id=f"{labelled}%{cfg.modulus}",
+            question=f"{labelled} mod {cfg.modulus}",
+            answer=str(sum(terms) % cfg.modulus),
             meta={"terms": terms, "modulus": cfg.modulus},
         )
 
@@ -66,42 +67,58 @@ class SyntheticTask:
         rng = random.Random(seed)
         return [self.sample(rng) for _ in range(self.cfg.eval_size if n is None else n)]
 
-    def steps(self, problem: Problem) -> list[str]:
-        """The running-sum lines ``acc+x=new`` that solve ``problem``, one per addition."""
+    def steps(self, problem: Problem) -> list[tuple[str, int]]:
+        """``(term, running sum)`` per step: the term as labelled in the question (``C7``) and the sum after it."""
         terms, modulus = problem.meta["terms"], problem.meta["modulus"]
-        lines, acc = [], terms[0]
-        for x in terms[1:]:
-            new = (acc + x) % modulus
-            lines.append(f"{acc}+{x}={new}")
-            acc = new
-        return lines
+        out, acc = [], 0
+        for i, x in enumerate(terms):
+            acc = (acc + x) % modulus
+            out.append((f"{LABELS[len(terms) - 1 - i]}{x}", acc))
+        return out
 
-    def trace(self, problem: Problem, checks: int = 0, budget: BudgetSpec | None = None) -> str:
-        """A correct response: the steps, ``checks`` numbered check lines, then the boxed answer.
+    def trace(
+        self,
+        problem: Problem,
+        checks: Sequence[int] = (),
+        budget: BudgetSpec | None = None,
+        stop_after: int | None = None,
+    ) -> str:
+        """A response: the step lines with ``checks[i]`` check lines after step ``i``, then the boxed running sum.
 
-        Check line ``i`` is ``check i=<answer>``, or with a budget and ``budget_in_trace``: ``ck i/N=<answer>``
-        (restate; ``<`` for a maximum) or ``ck i:LL=<answer>`` (countdown of the tokens left, two digits, clamped
-        to 0..99; ``<`` for a maximum). Every format is ten tokens a line for two-digit budgets, so length moves in
-        fixed steps and does not depend on the budget. ``checks`` is the caller's draw; ``budget`` only changes
-        what the lines say. The response ends without EOS; the caller appends the tokenizer's EOS.
+        ``checks`` may be shorter than the number of steps (missing entries are 0). ``stop_after`` ends the thinking
+        after that many lines (steps and checks), the way a response cut short does: its answer is the running sum
+        so far, right only by chance. ``budget`` only changes what the lines say (``budget_in_trace``), never how
+        many there are. The response ends without EOS; the caller appends the tokenizer's EOS.
         """
-        if not 0 <= checks <= self.max_checks:
-            raise ValueError(f"a trace holds 0..{self.max_checks} check lines, got {checks}")
-        answer, steps = problem.answer, self.steps(problem)
+        steps = self.steps(problem)
+        if len(checks) > len(steps) or min(checks, default=0) < 0:
+            raise ValueError(f"checks must give 0 or more check lines for each of the {len(steps)} steps, got {checks}")
+        if stop_after is not None and stop_after < 1:
+            raise ValueError(f"stop_after must be >= 1 line, got {stop_after}")
+        counted = self.cfg.budget_in_trace == "countdown" and budget is not None and budget.mode != "none"
+        sign = "<" if budget is not None and budget.mode == "max" else " "
+        lines: list[tuple[str, int]] = []
+        for i, (term, acc) in enumerate(steps):
+            lines.append((f"+{term}={acc}", acc))
+            lines += [(f"?{term}={acc}", acc)] * (checks[i] if i < len(checks) else 0)
+        if stop_after is not None:
+            lines = lines[:stop_after]
+        answer = lines[-1][1]
         tail = f"{THINK_CLOSE}\n\\boxed{{{answer}}}"
-        style = self.cfg.budget_in_trace if budget is not None and budget.mode != "none" else "none"
-        sign = "<" if budget is not None and budget.mode == "max" else {"restate": "/", "countdown": ":"}.get(style)
-        thinking = THINK_OPEN + "".join(line + "\n" for line in steps)
-        for i in range(1, checks + 1):
-            if style == "none":
-                line = f"check {i}={answer}\n"
-            elif style == "restate":
-                line = f"ck {i}{sign}{budget.budget}={answer}\n"
-            else:  # the line is as long for any count, so the count can assume it
-                ended = response_tokens(thinking + f"ck {i}{sign}00={answer}\n" + tail)
-                line = f"ck {i}{sign}{min(max(budget.budget - ended, 0), 99):02d}={answer}\n"
-            thinking += line
+        thinking = THINK_OPEN
+        for body, _ in lines:
+            if counted:  # the line is as long for any count, so the count can assume it
+                left = budget.budget - response_tokens(thinking + f"{body},{sign}00\n" + tail)
+                body = f"{body},{sign}{min(max(left, 0), 99):02d}"
+            thinking += body + "\n"
         return thinking + tail
+
+
+    def length_grid(self, budget: BudgetSpec | None = None) -> tuple[int, int]:
+        """``(fixed, line)``: every full response is ``fixed + line * j`` tokens long, ``j`` its number of lines."""
+        problem = Problem(id="A0", question="A0", answer="0", meta={"terms": (0,), "modulus": self.cfg.modulus})
+        one, two = (response_tokens(self.trace(problem, checks, budget)) for checks in ((0,), (1,)))
+        return one - (two - one), two - one
 
 
 def response_tokens(response: str) -> int:
