@@ -12,7 +12,8 @@
 Overrides go to both training stages (``trainer.max_steps=100``, ``seed=1``), ``warmstart.*`` and ``model.tiny.*``
 ones to the warm-start, which builds the tiny model (``warmstart.steps=300``, ``model.tiny.seed=1``), and ``task.*``
 and ``prompt.*`` ones to all three, which must agree on them.
-``--out`` moves the output folder (it is replaced on each run).
+``--out`` moves the output folder (it is replaced on each run); ``--base <folder>`` starts from a warm-started model
+instead of warm-starting one (to try LCPO settings on one warm-start).
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path, s1: bool = Tr
     return rows, results
 
 
+def check_base(base: Path, out: Path) -> None:
+    """Refuses a ``--base`` that is not a model folder, or that lies inside ``out`` (which the demo replaces)."""
+    if not (base / "config.json").is_file():
+        raise ValueError(f"--base {base}: not a model folder (no config.json); give a warm-started model's folder")
+    if base.resolve().is_relative_to(out.resolve()):
+        raise ValueError(f"--base {base}: lies inside --out {out}, which the demo replaces; copy it elsewhere first")
+
+
 #: What a demo output folder holds; ``--out`` replaces only a folder that is empty or holds one of these.
 DEMO_ENTRIES = ("report.json", "warmstart", "base", "train")
 
@@ -103,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="lcpo-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--no-s1", action="store_true", help="skip the s1 budget-forcing baseline")
+    parser.add_argument("--base", type=Path, help="start from this warm-started model folder instead of warm-starting")
     args, overrides = parser.parse_known_args(argv)
     out: Path = args.out
     ws_overrides = [o for o in overrides if o.startswith((*WARMSTART_ONLY, *SHARED))]
@@ -113,12 +123,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for stage, experiment in STAGES:  # a bad override fails now, not after the warm-start
         stage_dir = f"output_dir={out / 'train' / stage}"
         validate(compose_config("train", [f"experiment={experiment}", "model=tiny", stage_dir, *train_overrides]))
+    if args.base:
+        check_base(args.base, out)
     replace_folder(out)
 
     start = time.perf_counter()
     policy = out / "base"
-    shutil.move(str(warmstart_from_config(ws_cfg)), policy)
-    timings["warm-start"] = time.perf_counter() - start
+    if args.base:
+        shutil.copytree(args.base, policy)
+    else:
+        shutil.move(str(warmstart_from_config(ws_cfg)), policy)
+        timings["warm-start"] = time.perf_counter() - start
 
     for stage, experiment in STAGES:
         start = time.perf_counter()

@@ -30,3 +30,29 @@ def test_fast_demo_writes_a_valid_report(tmp_path):
         assert (out / name).stat().st_size > 0
     assert (out / "model" / "config.json").is_file() and (out / "base" / "config.json").is_file()
     assert json.loads((out / "model" / "config.json").read_text())["hidden_size"] == 32  # model.tiny.* built it
+
+
+@pytest.mark.slow
+def test_demo_from_a_given_base_skips_the_warm_start(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    tiny = ["warmstart.steps=3", "warmstart.progress_bar=false", "model.tiny.hidden_size=32",
+            "model.tiny.intermediate_size=64", "trainer.max_steps=1", "trainer.progress_bar=false",
+            "trainer.num_threads=1", "logger=csv", "eval.problems=2", "eval.samples=1", "eval.budgets=[32,41]",
+            "eval.max_mode_cap=40", "rollout.max_new_tokens=40"]
+    demo.main(["--out", str(first), "--no-s1", *tiny])
+    report = demo.main(["--out", str(second), "--no-s1", "--base", str(first / "base"), *tiny])
+    assert "warm-start" not in report["wall_seconds"] and not (second / "warmstart").exists()
+    assert (second / "base" / "config.json").read_text() == (first / "base" / "config.json").read_text()
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_base_that_is_no_model_folder_or_lies_in_the_output_is_refused(tmp_path, capsys, inside):
+    out = tmp_path / "demo"
+    base = out / "base" if inside else tmp_path / "nothing"
+    if inside:
+        base.mkdir(parents=True)
+        (base / "config.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        demo.main(["--out", str(out), "--base", str(base)])
+    assert f"--base {base}" in capsys.readouterr().err
+    assert base.exists() == inside  # nothing was replaced
