@@ -19,7 +19,6 @@ instead of warm-starting one (to try LCPO settings on one warm-start).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -63,8 +62,8 @@ def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float
 
 
 def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path, s1: bool = True) -> tuple[list[dict], list[dict]]:
-    """Evaluates the base and LCPO models (and s1 on the base) on ``cfg.eval``; writes the report and plots to
-    ``out``; returns the rows and the bars."""
+    """Evaluates the base and LCPO models (and s1 on the base) on ``cfg.eval``, with samples in
+    ``out/samples.jsonl``; returns the rows and the bars."""
     task = EvalTask(build_task(cfg.task), build_grader(cfg.task))
     samples = out / "samples.jsonl"
     rows = evaluate_models(
@@ -75,12 +74,7 @@ def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path, s1: bool = Tr
         forcing = cfg.rollout.with_protocol_sampling("budget_forcing")
         rows += evaluate_models({"base": base}, [task], cfg.eval, rollout=forcing, prompt=cfg.prompt, samples_path=samples)
     grid = getattr(task.task, "length_grid", None)
-    results = demo_bars(rows, grid(BudgetSpec("exact", max(cfg.eval.budgets))) if grid else None)
-    write_report(rows, out)
-    report = json.loads((out / "report.json").read_text())
-    report["bars"] = results
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    return rows, results
+    return rows, demo_bars(rows, grid(BudgetSpec("exact", max(cfg.eval.budgets))) if grid else None)
 
 
 def check_base(base: Path, out: Path) -> None:
@@ -150,12 +144,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     start = time.perf_counter()
     rows, results = evaluate(out / "base", out / "model", cfg, out, s1=not args.no_s1)
     timings["evaluation"] = time.perf_counter() - start
-    report = json.loads((out / "report.json").read_text())
-    report.update({"bars": results, "wall_seconds": timings})
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    extra = {"bars": results, "wall_seconds": timings}
+    write_report(rows, out, extra=extra)
     show(rows, results, timings)
     console.print(f"outputs in {out}/: report.json, report.md, plots (*.png), model/ (transformers format)")
-    return report
+    return {"rows": rows, **extra}
 
 
 if __name__ == "__main__":

@@ -188,14 +188,17 @@ class _Plan:
         return rows
 
 
-def write_report(rows: Sequence[dict], out_dir: str | Path, make_plots: bool = True) -> dict[str, Path]:
-    """Writes ``report.json`` (``{"rows": [...]}``), ``report.md`` and the PNG plots; returns their paths."""
+def write_report(
+    rows: Sequence[dict], out_dir: str | Path, make_plots: bool = True, extra: Mapping[str, Any] | None = None
+) -> dict[str, Path]:
+    """Writes ``report.json`` (``{"rows": [...]}`` plus the entries of ``extra``), ``report.md`` and the PNG plots;
+    returns their paths."""
     if not rows:
         raise ValueError("no rows to report")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"report.json": out / "report.json", "report.md": out / "report.md"}
-    paths["report.json"].write_text(json.dumps({"rows": list(rows)}, indent=1) + "\n")
+    paths["report.json"].write_text(json.dumps({"rows": list(rows), **(extra or {})}, indent=1) + "\n")
     paths["report.md"].write_text(report_markdown(rows))
     if make_plots:
         paths.update({name: plot(rows, out / name) for name, plot in PLOTS.items()})
