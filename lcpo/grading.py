@@ -47,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -486,6 +487,12 @@ class Grader:
                 results.extend(future.result())
             except (FutureTimeout, ProcessExpired):  # a worker stuck in C code: isolate the answer that did it
                 results.extend(self._grade_alone(pool, pair) for pair in chunk)
+            except BrokenProcessPool as err:  # every worker died as it started: none will grade anything
+                raise RuntimeError(
+                    "the grading worker processes exited as they started. When lcpo runs from a Python script, "
+                    "guard the script's top level with `if __name__ == \"__main__\":` (multiprocessing runs an "
+                    "unguarded script again in every worker), or set task.grading_workers=0 to grade in this process"
+                ) from err
         return results
 
     def _grade_alone(self, pool: ProcessPool, pair: tuple[str, str]) -> GradeResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -342,3 +344,15 @@ def test_agrees_with_math_verify_cases() -> None:
     agreement = 1 - len(mismatches) / len(cases)
     # Measured 77/77 with math-verify 0.9.0; any mismatch is a plumbing bug in verify_answer, not noise.
     assert not mismatches, f"agreement {agreement:.1%}; mismatches: {mismatches}"
+
+
+def test_an_unguarded_script_gets_told_why_its_graders_died(tmp_path: Path) -> None:
+    # multiprocessing runs a script without a __main__ guard again in each worker; the pool breaks at once
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from lcpo.grading import Grader\n"
+        "print(Grader(workers=2).grade_many(['<think></think>\\\\boxed{1}'] * 4, ['1'] * 4))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr and "task.grading_workers=0" in done.stderr
