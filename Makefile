@@ -10,7 +10,7 @@ ARGS  ?=
 SWEEP ?= alpha
 MODEL ?= outputs/demo/model
 
-.PHONY: install test test-fast demo train eval sweep report bench race gpu-wheels gpu-check lint clean
+.PHONY: install test test-fast demo train eval sweep report bench race gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
