@@ -125,3 +125,8 @@ def test_stop_probe_reads_the_next_token_probability_at_every_decision_point(tmp
         assert r["where_best_stops_n"] + r["where_best_goes_on_n"] == points
         assert r["where_best_stops_n"] > 0  # at 32 tokens the best policy stops the long problems
         assert 0 < r["where_best_stops"] < 1 and 0 < r["where_best_goes_on"] < 1
+
+
+def test_optimum_refuses_a_group_relative_reward():
+    with pytest.raises(ValueError, match="reward=kimi"):
+        optimum.main(["reward=kimi"])

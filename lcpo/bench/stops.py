@@ -37,6 +37,8 @@ def stop_probabilities(model_dir: Path, cfg: TrainConfig, batch_size: int = 256)
     model, tokenizer = load_tiny(model_dir)
     model.eval()
     close = tokenizer.convert_tokens_to_ids(THINK_CLOSE)
+    if close is None or close == tokenizer.unk_token_id:
+        raise ValueError(f"{model_dir}: its tokenizer has no {THINK_CLOSE} token, so its stops cannot be read")
     task, build = SyntheticTask(cfg.task.synthetic), PromptBuilder(cfg.prompt, tokenizer)
     problems = task.eval_set(cfg.eval.problems, cfg.eval.seed)
     rows = []
