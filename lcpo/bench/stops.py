@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(json.dumps(rows, indent=1))
         return rows
     table = Table(title=f"P(</think> next) after a step line with steps left (reward={cfg.reward.name})")
-    for col in ("model", "mode", "where the best policy stops", "n", "where it goes on", "n"):
+    table.add_column("model", overflow="fold")
+    for col in ("mode", "where the best policy stops", "n", "where it goes on", "n"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(r["model"], r["mode"], f"{r['where_best_stops']:.4f}", str(r["where_best_stops_n"]),
