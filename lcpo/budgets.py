@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 MODES = ("exact", "max", "none")
 
@@ -186,14 +186,3 @@ def spread_budgets(distribution: BudgetDistribution, n: int = 4) -> list[int]:
     """``n`` budgets spread over the distribution's range: the midpoints of its ``n`` equal parts."""
     lo, hi = distribution.smallest, distribution.largest
     return sorted({round(lo + (hi - lo) * (i + 0.5) / n) for i in range(n)})
-
-
-def sample_specs(sampler: BudgetSampler, n: int, seed: int) -> list[BudgetSpec]:
-    """``n`` specs from a fresh generator seeded with ``seed``: the same seed always gives the same list."""
-    rng = random.Random(seed)
-    return [sampler.sample(rng) for _ in range(n)]
-
-
-def grid_specs(budgets: Sequence[int], modes: Sequence[str]) -> list[BudgetSpec]:
-    """Every (mode, budget) pair of an evaluation grid, mode-major."""
-    return [BudgetSpec(mode, b) for mode in modes for b in budgets]
