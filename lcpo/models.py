@@ -7,6 +7,8 @@ Nothing here downloads: ``model=hf`` takes a local folder, and loading runs with
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -55,9 +57,15 @@ def save_policy(
 ) -> Path:
     """Saves ``model`` (or its whole ``state`` dict, e.g. gathered from shards) and ``tokenizer`` with
     ``save_pretrained``, the weights cast to ``dtype`` (the model itself is left as it is); tied weights stay tied,
-    and ``config.json`` records ``dtype``."""
+    and ``config.json`` records ``dtype``.
+
+    The folder is written as ``<path>.partial`` and moved into place once complete (:func:`_replace_folder`), so a
+    run killed or out of disk while exporting never leaves a half-written model where a complete one was.
+    """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    final, path = path, path.with_name(path.name + ".partial")
+    shutil.rmtree(path, ignore_errors=True)  # what an interrupted export left
+    path.mkdir(parents=True)
     target = torch_dtype(dtype)
     cast: dict[int, torch.Tensor] = {}  # by data pointer, so tied weights map to one tensor
     weights = {}
@@ -72,4 +80,17 @@ def save_policy(
     config.dtype = dtype
     config.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    return path
+    _replace_folder(path, final)
+    return final
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Moves the complete folder ``new`` to ``target``. A previous ``target`` is renamed aside first and removed
+    last: whenever the process dies, a whole export sits at ``target`` or, between the two renames, at
+    ``<target>.old``."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

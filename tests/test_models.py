@@ -1,5 +1,5 @@
 """Precision: the policy loads in fp32 whatever its folder holds, trains fp32 masters under bf16 autocast, and
-exports in the dtype asked for."""
+exports in the dtype asked for, whole or not at all."""
 
 import json
 
@@ -37,6 +37,26 @@ def test_save_policy_casts_a_copy_and_keeps_ties(bf16_folder, tmp_path):
     reloaded = AutoModelForCausalLM.from_pretrained(bf16_folder, local_files_only=True)
     assert reloaded.dtype == torch.bfloat16 and reloaded.lm_head.weight is reloaded.model.embed_tokens.weight
     torch.testing.assert_close(reloaded.lm_head.weight.float(), model.lm_head.weight.bfloat16().float())
+
+
+def test_an_export_that_fails_leaves_the_previous_one_whole(bf16_folder, monkeypatch):
+    before = (bf16_folder / "model.safetensors").read_bytes()
+    model, tokenizer = build_tiny(SMALL)
+    torch.nn.init.ones_(model.lm_head.weight)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tokenizer, "save_pretrained", full_disk)  # the last file of an export
+        with pytest.raises(OSError):
+            save_policy(model, tokenizer, bf16_folder, "bfloat16")
+    assert (bf16_folder / "model.safetensors").read_bytes() == before
+    save_policy(model, tokenizer, bf16_folder, "bfloat16")  # the next export replaces it, leftovers and all
+    assert (bf16_folder / "model.safetensors").read_bytes() != before
+    assert sorted(p.name for p in bf16_folder.parent.iterdir()) == ["bf16"]
+    reloaded = AutoModelForCausalLM.from_pretrained(bf16_folder, local_files_only=True)
+    assert torch.all(reloaded.lm_head.weight == 1)
 
 
 def test_policy_loads_fp32_whatever_the_compute_dtype(bf16_folder):
