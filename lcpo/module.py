@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import lightning as L
 import torch
@@ -150,8 +151,9 @@ class LCPOModule(L.LightningModule):
         compared (and corrected for) where it has them."""
         opt, sched = self.optimizers(), self.lr_schedulers()
 
-        def backward(loss: torch.Tensor) -> None:
-            self.manual_backward(loss)
+        def backward(loss: torch.Tensor, sync: bool) -> None:
+            with self._gradient_sync(sync):
+                self.manual_backward(loss)
             self.step_guard.watch(loss)
 
         return ppo_update(
@@ -164,6 +166,23 @@ class LCPOModule(L.LightningModule):
             world_size=self.trainer.world_size,
             temperature=self.temperature,
         )
+
+    @contextmanager
+    def _gradient_sync(self, sync: bool) -> Iterator[None]:
+        """Reduces gradients over ranks only on a mini-batch's last backward: DDP's ``no_sync`` (through Lightning's
+        ``block_backward_sync``) or FSDP2's ``set_requires_gradient_sync`` around the others, as gradient
+        accumulation in Accelerate and torch does; the accumulated gradient is reduced once, on the last."""
+        if sync or self.trainer.world_size == 1:
+            yield
+        elif is_sharded(self.policy):
+            self.policy.set_requires_gradient_sync(False)
+            try:
+                yield
+            finally:
+                self.policy.set_requires_gradient_sync(True)
+        else:
+            with self.trainer.strategy.block_backward_sync():
+                yield
 
     def _agreed_count(self, local_count: int) -> int:
         """The largest micro-batch count of any rank (``ppo_update``'s ``agree``): every rank runs that many."""

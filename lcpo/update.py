@@ -115,7 +115,7 @@ def ppo_update(
     algo: AlgoConfig,
     optimizer: Any,
     *,
-    backward: Callable[[torch.Tensor], Any] = torch.Tensor.backward,
+    backward: Callable[[torch.Tensor, bool], Any] = lambda loss, sync: loss.backward(),
     step: Optional[Callable[[torch.Tensor], Any]] = None,
     token_normaliser: Callable[[torch.Tensor], torch.Tensor] = lambda tokens: tokens.clamp(min=1).float(),
     rollout_correction: Optional[RolloutCorrection] = None,
@@ -126,7 +126,8 @@ def ppo_update(
     """Runs ``algo.updates_per_step`` optimiser steps on ``rb`` and returns per-micro-batch and per-step statistics.
 
     Mini-batches hold whole groups (``algo.mini_batch_prompts`` prompts split over ``world_size`` ranks); each is
-    split into micro-batches whose gradients accumulate (``backward``), normalised by the mini-batch's token count
+    split into micro-batches whose gradients accumulate (``backward(loss, sync)``: ``sync`` is true on a
+    mini-batch's last micro-batch only, where data-parallel gradients need reducing over ranks), normalised by the mini-batch's token count
     (``token_normaliser`` of it) or sequence count so the step equals one on the whole mini-batch. After clipping,
     ``step(grad_norm)`` takes the optimiser (and scheduler) step (default: ``optimizer.step()``). ``rollout_correction(old_logp, rb, stats)`` may
     compare the engine's sampling log-probs (``rb.rollout_logp``) with the trainer's and return per-token
@@ -153,7 +154,8 @@ def ppo_update(
             optimizer.zero_grad()
             num_tokens = token_normaliser(rb.response_mask[mini[0] : mini[-1] + 1, 1:].sum())
             fresh = epoch == 0 and m == 0 and not every_row
-            for micro in _agreed_micro_batches([lengths[r] for r in mini], algo.micro_batch_tokens, agree):
+            micros = _agreed_micro_batches([lengths[r] for r in mini], algo.micro_batch_tokens, agree)
+            for number, micro in enumerate(micros, start=1):
                 rows = [mini[i] for i in micro]
                 index = torch.tensor(rows, device=rb.input_ids.device)
                 ids, attn, resp, width = _rows(rb, rows)
@@ -175,7 +177,7 @@ def ppo_update(
                     num_seqs=float(len(mini)),
                     tis_weight=None if tis is None else tis[index, : width - 1],
                 )
-                backward(out.loss)
+                backward(out.loss, number == len(micros))
                 for key in LOSS_STATS:
                     stats[key].append(getattr(out, key).detach())
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), max_norm)

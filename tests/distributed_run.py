@@ -1,22 +1,45 @@
 """Trains with the overrides on the command line, in this process and the peers Lightning launches for it; then each
-rank saves its whole policy weights (gathered when sharded) and, when the fake vLLM is in use, its call log and
-the process-group state its engine saw, to ``<output_dir>/rank<k>.pt``. The distributed tests compare the ranks."""
+rank saves its whole policy weights (gathered when sharded), its optimiser step count, under DDP the gradient
+buckets it all-reduced, and, when the fake vLLM is in use, its call log and the process-group state its engine
+saw, to ``<output_dir>/rank<k>.pt``. The distributed tests compare the ranks."""
 
 import sys
 
+import lightning as L
 import torch
+from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+from torch.nn.parallel import DistributedDataParallel
 
 from lcpo.config import compose_config, validate
 from lcpo.sharding import full_state_dict
 from lcpo.train import build
 
 
+class CountAllReduces(L.Callback):
+    """Records the index of every gradient bucket DDP all-reduces (through a comm hook doing DDP's default)."""
+
+    def __init__(self) -> None:
+        self.buckets: list[int] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        model = trainer.strategy.model
+        if isinstance(model, DistributedDataParallel):
+            model.register_comm_hook(None, self.hook)
+
+    def hook(self, state, bucket):
+        self.buckets.append(bucket.index())
+        return allreduce_hook(None, bucket)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     cfg = validate(compose_config("train", sys.argv[1:]))
     module, datamodule, trainer = build(cfg)
+    counter = CountAllReduces()
+    trainer.callbacks.append(counter)
     trainer.fit(module, datamodule=datamodule)
-    dump = {"weights": full_state_dict(module.policy), "world_size": trainer.world_size}
+    dump = {"weights": full_state_dict(module.policy), "world_size": trainer.world_size,
+            "optimizer_steps": trainer.global_step, "allreduced_buckets": counter.buckets}
     vllm = sys.modules.get("vllm")
     if vllm is not None:
         dump["vllm_calls"] = vllm.CALLS

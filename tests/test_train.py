@@ -123,6 +123,9 @@ def _initial_weights(compose_train, tmp_path: Path) -> dict[str, torch.Tensor]:
 def test_ddp_two_cpu_processes(compose_train, tmp_path):
     ranks = _distributed_run(tmp_path, "trainer=ddp_cpu")
     _assert_same_weights_and_trained(ranks, _initial_weights(compose_train, tmp_path))
+    for dump in ranks:  # 3-4 micro-batches a step, gradients all-reduced once a step (no_sync on the others)
+        buckets, steps = dump["allreduced_buckets"], dump["optimizer_steps"]
+        assert steps > 0 and len(buckets) == len(set(buckets)) * steps
 
 
 @pytest.mark.slow

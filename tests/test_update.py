@@ -84,6 +84,24 @@ def test_micro_batches_accumulate_to_one_big_batch(loss_agg):
     assert sum(many_stats["loss"]).item() == pytest.approx(one_stats["loss"][0].item(), abs=1e-5)
 
 
+def test_gradients_are_reduced_once_per_optimiser_step():
+    """``backward`` is told to sync on each mini-batch's last micro-batch only (data-parallel ranks reduce the
+    accumulated gradient once per optimiser step, not once per micro-batch)."""
+    algo = _algo(mini_batch_prompts=2, micro_batch_tokens=60)
+    policy = _policy()
+    syncs: list[bool] = []
+
+    def backward(loss, sync):
+        syncs.append(sync)
+        loss.backward()
+
+    opt = torch.optim.SGD(policy.parameters(), lr=algo.lr)
+    ppo_update(policy, None, _batch(), replace(algo, kl_coef=0.0), opt, backward=backward)
+    steps = [i for i, sync in enumerate(syncs) if sync]
+    assert len(steps) == 2 and steps[-1] == len(syncs) - 1  # two mini-batches, each closed by one sync
+    assert len(syncs) > 2 * len(steps)  # several micro-batches before each
+
+
 def _count_decoder_calls(policy) -> list[int]:
     calls = [0]
     policy.base_model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
