@@ -169,17 +169,12 @@ class LCPOModule(L.LightningModule):
 
     @contextmanager
     def _gradient_sync(self, sync: bool) -> Iterator[None]:
-        """Reduces gradients over ranks only on a mini-batch's last backward: DDP's ``no_sync`` (through Lightning's
-        ``block_backward_sync``) or FSDP2's ``set_requires_gradient_sync`` around the others, as gradient
-        accumulation in Accelerate and torch does; the accumulated gradient is reduced once, on the last."""
-        if sync or self.trainer.world_size == 1:
+        """Under DDP, all-reduces gradients only on a mini-batch's last backward (``no_sync``, through Lightning's
+        ``block_backward_sync``, around the others), as gradient accumulation in Accelerate does: DDP holds whole
+        gradients on every rank anyway. A sharded (FSDP2) policy reduce-scatters on every backward instead: skipping
+        it would keep whole, unsharded gradients on every rank, the memory FSDP exists to save."""
+        if sync or self.trainer.world_size == 1 or is_sharded(self.policy):
             yield
-        elif is_sharded(self.policy):
-            self.policy.set_requires_gradient_sync(False)
-            try:
-                yield
-            finally:
-                self.policy.set_requires_gradient_sync(True)
         else:
             with self.trainer.strategy.block_backward_sync():
                 yield
