@@ -25,6 +25,8 @@ def test_fast_demo_writes_a_valid_report(tmp_path):
     assert all(keys <= set(r) and r["n"] == 4 for r in rows)
     assert {b["bar"] for b in report["bars"]} >= {"lcpo exact: mean |rel_error|", "lcpo max: worst over_budget_share"}
     assert any(b["bar"].startswith("budget 32: lcpo exact - s1") for b in report["bars"])
+    best = {b["bar"]: b for b in report["best_policy_bars"]}  # the reward's own optimum, for comparison
+    assert best["lcpo exact: mean |rel_error|"]["value"] < 0.2 and not any(k.startswith("budget 32") for k in best)
     assert (out / "train" / "exact" / "model").is_dir() and (out / "train" / "max" / "model").is_dir()
     for name in ("length_vs_budget.png", "accuracy_vs_tokens.png", "report.md"):
         assert (out / name).stat().st_size > 0

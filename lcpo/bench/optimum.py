@@ -98,6 +98,15 @@ def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> l
     return rows
 
 
+def optimum_bars(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """The best policy's rows and its demo bars under ``cfg``'s reward, task and evaluation grid (synthetic task)."""
+    task = SyntheticTask(cfg.task.synthetic)
+    rows = optimum_rows(task, cfg.reward, cfg.eval)
+    grid = task.length_grid(BudgetSpec("exact", max(cfg.eval.budgets)))
+    # figures kept for reference only describe the real base model, which this stand-in is not
+    return rows, [b for b in demo_bars(rows, grid) if b["ok"] is not None]
+
+
 def load_config(overrides: Sequence[str]) -> TrainConfig:
     """The training config these analyses read (reward, task, prompt, evaluation grid): ``experiment=demo_max``
     under ``overrides``; nothing is trained or written, so the model and output folder only complete it."""
@@ -113,11 +122,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--json", action="store_true", help="print the rows and bars as JSON")
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
-    task = SyntheticTask(cfg.task.synthetic)
-    rows = optimum_rows(task, cfg.reward, cfg.eval)
-    grid = task.length_grid(BudgetSpec("exact", max(cfg.eval.budgets)))
-    # figures kept for reference only describe the real base model, which this stand-in is not
-    results = [b for b in demo_bars(rows, grid) if b["ok"] is not None]
+    rows, results = optimum_bars(cfg)
     if args.json:
         print(json.dumps({"rows": rows, "bars": results}, indent=1))
         return {"rows": rows, "bars": results}
