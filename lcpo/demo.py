@@ -7,8 +7,8 @@
    budget-forcing baseline on the base model ("s1");
 4. write ``outputs/demo/``: ``report.json`` (with the bars, and the same bars as the reward's own best policy on
    the synthetic task scores them: :mod:`lcpo.bench.optimum`), ``report.md``, the plots, ``model/`` (the LCPO
-   policy in transformers format), ``base/`` (the warm-started model), ``train/exact`` and ``train/max`` (the two training runs), and
-   print the results and bars.
+   policy in transformers format), ``base/`` (the warm-started model), ``train/exact`` and ``train/max`` (the two
+   training runs), and print the results and bars.
 
 Overrides go to both training stages (``trainer.max_steps=100``, ``seed=1``), ``warmstart.*`` and ``model.tiny.*``
 ones to the warm-start, which builds the tiny model (``warmstart.steps=300``, ``model.tiny.seed=1``), and ``task.*``
