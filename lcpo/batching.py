@@ -1,5 +1,5 @@
-"""Packing (prompt, response) token lists into right-padded tensors (rollouts for the update, traces for SFT), and
-splitting packed rows into micro-batches of bounded size."""
+"""Packing (prompt, response) token lists into right-padded tensors (rollouts for the update, traces for SFT),
+left-padding prompts for generation, and splitting packed rows into micro-batches of bounded size."""
 
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ def pack(pairs: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[tor
         attention[i, :n] = 1
         response[i, len(prompt) : n] = 1
     return input_ids, attention, response
+
+
+def left_pad(
+    sequences: Sequence[Sequence[int]], pad_id: int, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ``input_ids`` and ``attention_mask`` of token lists: every row's next token goes in the same
+    (last) column, as generation needs; position ids are then ``(mask.cumsum(-1) - 1).clamp(min=0)``."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for i, seq in enumerate(sequences):
+        ids[i, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long, device=device)
+        mask[i, width - len(seq) :] = 1
+    return ids, mask
 
 
 def pack_response_logprobs(pairs: Sequence[tuple[list[int], list[float]]], width: int) -> torch.Tensor:

@@ -62,8 +62,8 @@ def save_policy(
     The folder is written as ``<path>.partial`` and moved into place once complete (:func:`_replace_folder`), so a
     run killed or out of disk while exporting never leaves a half-written model where a complete one was.
     """
-    path = Path(path)
-    final, path = path, path.with_name(path.name + ".partial")
+    final = Path(path)
+    path = final.with_name(final.name + ".partial")  # everything below writes here
     shutil.rmtree(path, ignore_errors=True)  # what an interrupted export left
     path.mkdir(parents=True)
     target = torch_dtype(dtype)

@@ -127,8 +127,9 @@ def ppo_update(
 
     Mini-batches hold whole groups (``algo.mini_batch_prompts`` prompts split over ``world_size`` ranks); each is
     split into micro-batches whose gradients accumulate (``backward(loss, sync)``: ``sync`` is true on a
-    mini-batch's last micro-batch only, where data-parallel gradients need reducing over ranks), normalised by the mini-batch's token count
-    (``token_normaliser`` of it) or sequence count so the step equals one on the whole mini-batch. After clipping,
+    mini-batch's last micro-batch only, where data-parallel gradients need reducing over ranks), normalised by the
+    mini-batch's token count (``token_normaliser`` of it) or sequence count so the step equals one on the whole
+    mini-batch. After clipping,
     ``step(grad_norm)`` takes the optimiser (and scheduler) step (default: ``optimizer.step()``). ``rollout_correction(old_logp, rb, stats)`` may
     compare the engine's sampling log-probs (``rb.rollout_logp``) with the trainer's and return per-token
     importance weights; when the engine has them, the old log-probs are computed for every row. ``agree`` makes

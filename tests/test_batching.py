@@ -1,9 +1,9 @@
-"""Packing rows right-padded, and micro-batches bounded in padded tokens with rows of similar length together."""
+"""Packing rows right-padded, prompts left-padded, and micro-batches bounded in padded tokens with rows of similar length together."""
 
 import pytest
 import torch
 
-from lcpo.batching import micro_batches, pack
+from lcpo.batching import left_pad, micro_batches, pack
 
 
 def test_pack_right_pads_with_masks():
@@ -11,6 +11,12 @@ def test_pack_right_pads_with_masks():
     assert ids.tolist() == [[1, 2, 3, 0], [4, 5, 6, 7]]
     assert attn.tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
     assert resp.tolist() == [[0, 0, 1, 0], [0, 1, 1, 1]]
+
+
+def test_left_pad_puts_every_rows_last_token_in_the_last_column():
+    ids, mask = left_pad([[1, 2], [3, 4, 5], (6,)], pad_id=0)
+    assert ids.tolist() == [[0, 1, 2], [3, 4, 5], [0, 0, 6]]
+    assert mask.tolist() == [[0, 1, 1], [1, 1, 1], [0, 0, 1]]
 
 
 def test_micro_batches_sort_by_length_and_respect_the_budget():

@@ -66,6 +66,13 @@ def best_lines(k: int, spec: BudgetSpec, cap: int, grid: tuple[int, int], cfg: S
     return options[int(torch.argmax(expected))]  # argmax takes the first (shortest) of equal maxima
 
 
+def best_line_counts(task: SyntheticTask, reward: RewardConfig, spec: BudgetSpec, cap: int,
+                     sizes: set[int]) -> dict[int, int]:
+    """The best line count for each problem size in ``sizes`` at one mode and budget (``spec``), under ``cap``."""
+    grid = task.length_grid(spec)
+    return {k: best_lines(k, spec, cap, grid, task.cfg, reward) for k in sizes}
+
+
 def running_answer(task: SyntheticTask, problem: Problem, lines: int) -> str:
     """The answer after ``lines`` lines, all of them steps while any are left (checks only after the last)."""
     steps = task.steps(problem)
@@ -78,13 +85,13 @@ def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> l
     if reward.name == "kimi":
         raise ValueError("reward=kimi scores a sample against its group: no single best response exists for it")
     problems = task.eval_set(grid.problems, grid.seed)
+    sizes = {len(p.meta["terms"]) for p in problems}
     rows = []
     for mode in grid.modes:
         for budget in grid.budgets:
-            spec, cap = BudgetSpec(mode, budget), grid.cap(mode, budget)
+            spec = BudgetSpec(mode, budget)
             length_grid = task.length_grid(spec)
-            sizes = {len(p.meta["terms"]) for p in problems}
-            policies = {"lcpo": {k: best_lines(k, spec, cap, length_grid, task.cfg, reward) for k in sizes},
+            policies = {"lcpo": best_line_counts(task, reward, spec, grid.cap(mode, budget), sizes),
                         "base": {k: k for k in sizes}}
             for model, policy in policies.items():
                 lines, correct = [], []

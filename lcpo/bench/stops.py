@@ -24,7 +24,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from lcpo.bench.optimum import best_lines, load_config
+from lcpo.batching import left_pad
+from lcpo.bench.optimum import best_line_counts, load_config
 from lcpo.budgets import BudgetSpec
 from lcpo.config import TrainConfig
 from lcpo.prompts import PromptBuilder
@@ -41,18 +42,18 @@ def stop_probabilities(model_dir: Path, cfg: TrainConfig, batch_size: int = 256)
         raise ValueError(f"{model_dir}: its tokenizer has no {THINK_CLOSE} token, so its stops cannot be read")
     task, build = SyntheticTask(cfg.task.synthetic), PromptBuilder(cfg.prompt, tokenizer)
     problems = task.eval_set(cfg.eval.problems, cfg.eval.seed)
+    sizes = {len(p.meta["terms"]) for p in problems}
     rows = []
     for mode in cfg.eval.modes:
         points: dict[bool, list[str]] = {True: [], False: []}
         for budget in cfg.eval.budgets:
-            spec, cap = BudgetSpec(mode, budget), cfg.eval.cap(mode, budget)
-            grid = task.length_grid(spec)
+            spec = BudgetSpec(mode, budget)
+            best = best_line_counts(task, cfg.reward, spec, cfg.eval.cap(mode, budget), sizes)
             for p in problems:
                 k = len(p.meta["terms"])
-                best = best_lines(k, spec, cap, grid, task.cfg, cfg.reward)
                 lines = task.trace(p, (), spec).split("\n")
                 for done in range(1, k):  # after `done` step lines, with steps left
-                    points[best <= done].append(build(p, spec) + "\n".join(lines[:done]) + "\n")
+                    points[best[k] <= done].append(build(p, spec) + "\n".join(lines[:done]) + "\n")
         row = {"model": str(model_dir), "mode": mode}
         for stopped, contexts in points.items():
             probs = [_next_token_prob(model, tokenizer, contexts[i : i + batch_size], close)
@@ -67,11 +68,8 @@ def stop_probabilities(model_dir: Path, cfg: TrainConfig, batch_size: int = 256)
 @torch.no_grad()
 def _next_token_prob(model, tokenizer, contexts: list[str], token: int) -> torch.Tensor:
     """P(``token`` next) after each context, batched with left padding."""
-    ids = [tokenizer.encode(c, add_special_tokens=False) for c in contexts]
-    width = max(map(len, ids))
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
-    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+    input_ids, mask = left_pad([tokenizer.encode(c, add_special_tokens=False) for c in contexts],
+                               tokenizer.pad_token_id)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1].float()
     return logits.softmax(-1)[:, token]

@@ -33,6 +33,7 @@ from typing import Sequence
 import torch
 from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
 
+from lcpo.batching import left_pad
 from lcpo.rollout.base import Completion, SamplingConfig
 from lcpo.rollout.hf import HFEngine, generation_config
 
@@ -241,12 +242,7 @@ class BudgetForcingEngine(HFEngine):
 
     def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pads token lists into ``input_ids`` and ``attention_mask`` on the model's device."""
-        width = max(len(s) for s in sequences)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])
-        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
-        device = next(self.model.parameters()).device
-        return ids.to(device), mask.to(device)
+        return left_pad(sequences, self.tokenizer.pad_token_id, next(self.model.parameters()).device)
 
 
 class _ThinkingStop(StoppingCriteria):

@@ -26,6 +26,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from lcpo.batching import left_pad
 from lcpo.rollout.base import SamplingConfig
 
 #: Finished rows are dropped from the batch once they make up this share of it (each drop copies the cache).
@@ -107,12 +108,8 @@ def sample(
     first EOS (kept) or after ``sampling.max_new_tokens`` tokens. Uses the global torch RNG."""
     _check_full_attention(model)
     device = next(model.parameters()).device
-    width, cap = max(len(p) for p in prompts), sampling.max_new_tokens
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
-    mask = torch.zeros_like(ids)
-    for i, prompt in enumerate(prompts):  # left padding: every row's next token goes in the same column
-        ids[i, width - len(prompt) :] = torch.tensor(list(prompt), device=device)
-        mask[i, width - len(prompt) :] = 1
+    ids, mask = left_pad(prompts, pad_id, device)
+    width, cap = ids.shape[1], sampling.max_new_tokens
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = Cache(layer_class_to_replicate=partial(_BufferLayer, width + cap))
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,

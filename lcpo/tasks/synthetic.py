@@ -113,7 +113,6 @@ class SyntheticTask:
             thinking += body + "\n"
         return thinking + tail
 
-
     def length_grid(self, budget: BudgetSpec | None = None) -> tuple[int, int]:
         """``(fixed, line)``: every full response is ``fixed + line * j`` tokens long, ``j`` its number of lines."""
         problem = Problem(id="A0", question="A0", answer="0", meta={"terms": (0,), "modulus": self.cfg.modulus})
