@@ -50,12 +50,12 @@ def compose_train():
 @pytest.fixture
 def prompt_stream():
     """A factory of small synthetic prompt streams (3 prompts a step, budgets 10-40, half of them max mode)."""
-    from lcpo.budgets import BudgetSampler, UniformBudget
+    from lcpo.algo.budgets import BudgetSampler, UniformBudget
     from lcpo.config import PromptConfig, SyntheticTaskConfig
-    from lcpo.datamodule import PromptStream
-    from lcpo.prompts import PromptBuilder
+    from lcpo.training.datamodule import PromptStream
+    from lcpo.tasks.prompts import PromptBuilder
     from lcpo.tasks.synthetic import SyntheticTask
-    from lcpo.tiny import build_tokenizer
+    from lcpo.models.tiny import build_tokenizer
 
     def _stream(seed: int = 0, rank: int = 0, start: int = 0) -> PromptStream:
         config = PromptConfig(instruction="", use_chat_template=False, response_prefix="<think>")

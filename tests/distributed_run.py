@@ -11,8 +11,8 @@ from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_
 from torch.nn.parallel import DistributedDataParallel
 
 from lcpo.config import compose_config, validate
-from lcpo.sharding import full_state_dict
-from lcpo.train import build
+from lcpo.models.sharding import full_state_dict
+from lcpo.cli.train import build
 
 
 class CountAllReduces(L.Callback):

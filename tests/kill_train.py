@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from lcpo.collector import RolloutCollector
-from lcpo.train import main
+from lcpo.training.collector import RolloutCollector
+from lcpo.cli.train import main
 
 _real_save = torch.save
 _real_collect = RolloutCollector.collect

@@ -18,9 +18,9 @@ from typing import Sequence
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from lcpo.collector import RolloutBatch
+from lcpo.training.collector import RolloutBatch
 from lcpo.config import AlgoConfig
-from lcpo.update import ppo_update
+from lcpo.training.update import ppo_update
 
 MIB = 2**20
 

@@ -1,7 +1,7 @@
 """``python -m lcpo.bench race`` (``make race``): lcpo's training step against TRL's GRPOTrainer, side by side.
 
 Both train the same randomly initialised tiny Qwen2 (hidden 128, 4 layers, the character vocabulary of
-``lcpo.tiny``), built here, on the same prompts (the demo's synthetic task with budgets, the exact strings lcpo's
+``lcpo.models.tiny``), built here, on the same prompts (the demo's synthetic task with budgets, the exact strings lcpo's
 prompt stream builds, in the same order), with the same reward (LCPO-Exact through lcpo's grader), 16 prompts x 8
 samples per step, up to 128 new tokens at temperature 1.0, no KL, lr 1e-4, one optimiser step per rollout batch,
 fp32, two threads (``--threads``). Runs alternate between the two (lcpo first in odd runs, TRL first in even ones)
@@ -43,7 +43,7 @@ OVERRIDES = (
 
 def build_model(folder: Path) -> Path:
     """The race's randomly initialised model and tokenizer, saved in transformers format."""
-    from lcpo.tiny import build_tiny, save_tiny
+    from lcpo.models.tiny import build_tiny, save_tiny
 
     return save_tiny(*build_tiny(MODEL), folder)
 
@@ -62,10 +62,10 @@ def lcpo_config(model: Path, out: Path, threads: int = 2) -> TrainConfig:
 
 def write_trl_settings(cfg: TrainConfig, steps: int, folder: Path) -> Path:
     """The prompts lcpo's stream gives steps 0..steps-1 (rank 0), and TRL's settings taken from ``cfg``."""
-    from lcpo.datamodule import PromptStream
-    from lcpo.prompts import PromptBuilder
+    from lcpo.training.datamodule import PromptStream
+    from lcpo.tasks.prompts import PromptBuilder
     from lcpo.tasks import build_task
-    from lcpo.tiny import load_tokenizer
+    from lcpo.models.tiny import load_tokenizer
 
     tokenizer = load_tokenizer(cfg.model.path)
     stream = PromptStream(build_task(cfg.task), cfg.budget.sampler(), PromptBuilder(cfg.prompt, tokenizer),

@@ -10,7 +10,7 @@ control puts probability on stopping at the first kind and little at the second;
 are random, puts about the same on both.
 
 Prints one row per model and mode: the mean stop probability at each kind of point and their counts (``--json``:
-as JSON). Overrides are ``lcpo.train``'s, as for ``optimum`` (default ``experiment=demo_max``).
+as JSON). Overrides are ``lcpo.cli.train``'s, as for ``optimum`` (default ``experiment=demo_max``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from lcpo.batching import left_pad
-from lcpo.bench.optimum import best_line_counts, load_config
-from lcpo.budgets import BudgetSpec
+from lcpo.algo.batching import left_pad
+from lcpo.bench.optimum import load_config
+from lcpo.eval.optimum import best_line_counts
+from lcpo.algo.budgets import BudgetSpec
 from lcpo.config import TrainConfig
-from lcpo.prompts import PromptBuilder
+from lcpo.tasks.prompts import PromptBuilder
 from lcpo.tasks.synthetic import THINK_CLOSE, SyntheticTask
-from lcpo.tiny import load_tiny
+from lcpo.models.tiny import load_tiny
 
 
 def stop_probabilities(model_dir: Path, cfg: TrainConfig, batch_size: int = 256) -> list[dict]:

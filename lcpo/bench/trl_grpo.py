@@ -30,9 +30,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     from lcpo.config import RewardConfig
-    from lcpo.grading import Grader
-    from lcpo.rewards import RewardInputs, build_reward
-    from lcpo.tiny import load_tokenizer
+    from lcpo.algo.grading import Grader
+    from lcpo.algo.rewards import RewardInputs
+    from lcpo.config.reward import build_reward
+    from lcpo.models.tiny import load_tokenizer
 
     grader = Grader(kind="math", workers=s["grading_workers"])
     reward = build_reward(RewardConfig(**s["reward"]))

@@ -3,7 +3,7 @@
 YAML files under ``conf/`` choose values; these dataclasses fix the keys and types (a typo'd key or a string for
 a float fails at compose time) and their ``__post_init__`` checks ranges with messages that name the key.
 ``validate`` converts a composed DictConfig into these objects, which runs those checks, then checks the rules
-that span groups. The package depends only on ``lcpo.budgets``, ``lcpo.losses`` and ``lcpo.rollout.base``, so
+that span groups. The package depends only on ``lcpo.algo.budgets``, ``lcpo.algo.losses`` and ``lcpo.rollout.base``, so
 anything may import it without a cycle.
 """
 

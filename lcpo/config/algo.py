@@ -6,19 +6,19 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from lcpo.config.checks import in_range, one_of, positive
-from lcpo.losses import AGGREGATIONS
+from lcpo.algo.losses import AGGREGATIONS
 
 
 @dataclass
 class AlgoConfig:
     """GRPO/LCPO optimisation: group size, PPO mini-batching and clipping, KL, entropy, loss shape, AdamW.
 
-    ``scale_std`` and ``adv_eps`` shape the group advantages (``lcpo.losses.group_advantages``), which the rollout
-    collector computes; everything else shapes the update in ``lcpo.update``. ``tis_cap`` turns on the truncated
+    ``scale_std`` and ``adv_eps`` shape the group advantages (``lcpo.algo.losses.group_advantages``), which the rollout
+    collector computes; everything else shapes the update in ``lcpo.training.update``. ``tis_cap`` turns on the truncated
     importance-sampling correction for the gap between the rollout engine and the trainer
-    (``lcpo.losses.tis_weights``; needs an engine that returns sampling log-probs, i.e. vLLM). An optimiser step
+    (``lcpo.algo.losses.tis_weights``; needs an engine that returns sampling log-probs, i.e. vLLM). An optimiser step
     whose loss or gradient is not finite is skipped; ``max_skipped_steps`` of them in a row stop the run
-    (``lcpo.guards``). Memory knobs: a micro-batch holds at most ``micro_batch_tokens`` tokens (rows x longest row,
+    (``lcpo.training.guards``). Memory knobs: a micro-batch holds at most ``micro_batch_tokens`` tokens (rows x longest row,
     padding included; a longer row goes alone), and the LM head runs on chunks of tokens whose fp32 logits take at
     most ``logit_chunk_mb`` MiB.
     """

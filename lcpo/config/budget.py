@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lcpo.budgets import (
+from lcpo.algo.budgets import (
     BudgetDistribution,
     BudgetSampler,
     ChoiceBudget,

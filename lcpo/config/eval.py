@@ -1,4 +1,4 @@
-"""The evaluation grid (``eval`` in training, ``grid`` in ``lcpo.evaluate``) and the small validation grid that
+"""The evaluation grid (``eval`` in training, ``grid`` in ``lcpo.cli.evaluate``) and the small validation grid that
 training runs periodically (``val``)."""
 
 from __future__ import annotations

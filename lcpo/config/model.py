@@ -12,9 +12,9 @@ from lcpo.config.checks import one_of, positive
 
 log = logging.getLogger(__name__)
 
-#: Dtypes by name; ``lcpo.models`` turns a name into ``getattr(torch, name)``.
+#: Dtypes by name; ``lcpo.models.load`` turns a name into ``getattr(torch, name)``.
 DTYPES = ("float32", "bfloat16", "float16")
-#: Architectures the tiny policy can take (``lcpo.tiny`` maps them to transformers classes).
+#: Architectures the tiny policy can take (``lcpo.models.tiny`` maps them to transformers classes).
 TINY_ARCHITECTURES = ("llama", "qwen2")
 
 

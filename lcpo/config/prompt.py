@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lcpo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec
 
 
 @dataclass

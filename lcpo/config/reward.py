@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+from lcpo.algo.rewards import (
+    Reward, RewardInputs, by_mode, cosine, dapo_overlong, kimi_length, lcpo_exact, lcpo_max,
+)
 
 from lcpo.config.checks import in_range, one_of, positive
 
-#: Every reward ``lcpo.rewards.build_reward`` knows (it checks that its table matches this list).
-REWARD_NAMES = ("exact", "max", "mixed", "correctness", "dapo", "kimi", "cosine")
 #: Rewards that read the budget; the others ignore it (length-shaping baselines or plain correctness).
 BUDGET_AWARE = frozenset({"exact", "max", "mixed"})
 
@@ -43,3 +46,34 @@ class RewardConfig:
         for key in ("cosine_correct_short", "cosine_correct_long", "cosine_wrong_short", "cosine_wrong_long",
                     "cosine_exceed"):
             in_range(f"reward.{key}", getattr(self, key), -1e6, 1e6)
+
+
+def _exact(alpha: float) -> Reward:
+    return lambda x: lcpo_exact(x.correct, x.budget, x.length, alpha)
+
+
+def _max(alpha: float, delta: float) -> Reward:
+    return lambda x: lcpo_max(x.correct, x.budget, x.length, alpha, delta)
+
+
+REWARDS: dict[str, Callable[[RewardConfig], Reward]] = {
+    # exact / max score every budgeted row with their formula; mixed scores each row by its own mode (L1-Max).
+    "exact": lambda c: by_mode(_exact(c.alpha), _exact(c.alpha)),
+    "max": lambda c: by_mode(_max(c.alpha, c.delta), _max(c.alpha, c.delta)),
+    "mixed": lambda c: by_mode(_exact(c.alpha), _max(c.max_alpha, c.delta)),
+    "correctness": lambda c: lambda x: x.correct.clone(),
+    "dapo": lambda c: lambda x: dapo_overlong(x.correct, x.length, x.max_length, c.overlong_ratio * x.max_length),
+    "kimi": lambda c: lambda x: x.correct + c.kimi_coef * kimi_length(x.correct, x.length, x.group),
+    "cosine": lambda c: lambda x: cosine(
+        x.correct, x.length, x.max_length, c.cosine_correct_short, c.cosine_correct_long,
+        c.cosine_wrong_short, c.cosine_wrong_long, c.cosine_exceed,
+    ),
+}
+#: Every reward name ``reward.name`` accepts.
+REWARD_NAMES = tuple(REWARDS)
+
+
+def build_reward(cfg: RewardConfig) -> Reward:
+    """The reward function named by ``cfg.name``, returning float32 rewards."""
+    reward = REWARDS[cfg.name](cfg)
+    return lambda x: reward(x).float()

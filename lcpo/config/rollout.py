@@ -6,12 +6,31 @@ from dataclasses import dataclass, replace
 
 from lcpo.config.checks import in_range, one_of, positive
 from lcpo.config.model import DTYPES
-from lcpo.rollout.base import SamplingConfig
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling parameters shared by every engine. ``top_k=0`` and ``top_p=1.0`` disable those filters."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"rollout.temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"rollout.top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"rollout.top_k must be >= 0, got {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
 @dataclass
 class RolloutConfig:
-    """The rollout engine and its sampling (checked by :class:`lcpo.rollout.base.SamplingConfig`), plus s1
+    """The rollout engine and its sampling (checked by :class:`SamplingConfig`), plus s1
     budget forcing's knobs (evaluation: ``end_at_line`` places the forced end of thinking after the last complete
     line, see :mod:`lcpo.rollout.budget_forcing`) and vLLM's (GPU).
 

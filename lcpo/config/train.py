@@ -28,7 +28,7 @@ class TrainConfig:
     """Everything ``python -m lcpo.train`` needs. ``output_dir`` defaults to Hydra's run folder.
 
     ``eval_at_end`` evaluates the final policy over the ``eval`` grid into ``<output_dir>/eval/`` (sweeps turn it
-    on, so that ``lcpo.report`` can compare their jobs); ``val`` is the small grid run every
+    on, so that ``lcpo.cli.report`` can compare their jobs); ``val`` is the small grid run every
     ``trainer.val_every_n_steps`` rollout steps.
     """
 

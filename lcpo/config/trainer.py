@@ -13,7 +13,7 @@ class TrainerConfig:
     """Lightning Trainer settings. ``max_steps`` and every ``*_every_n_steps`` count rollout steps (0 turns the
     periodic action off); ``val_every_n_steps`` runs the small budget-grid validation of ``val``. A warning says
     when more than ``warn_zero_signal`` of the groups had equal rewards (no learning signal) for
-    ``warn_zero_signal_steps`` rollout steps in a row (``lcpo.guards.SignalWatch``).
+    ``warn_zero_signal_steps`` rollout steps in a row (``lcpo.training.guards.LearningSignalWatch``).
 
     ``precision`` is Lightning's; left null it follows ``model.dtype`` (``32-true`` for float32, ``bf16-mixed`` for
     bfloat16: fp32 parameters, bf16 autocast), and set by hand it must agree with it."""

@@ -7,25 +7,7 @@ from typing import Protocol, Sequence
 
 import torch
 
-
-@dataclass
-class SamplingConfig:
-    """Sampling parameters shared by every engine. ``top_k=0`` and ``top_p=1.0`` disable those filters."""
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 256
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"rollout.temperature must be >= 0, got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"rollout.top_p must lie in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ValueError(f"rollout.top_k must be >= 0, got {self.top_k}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+from lcpo.config.rollout import SamplingConfig
 
 
 @dataclass
@@ -70,7 +52,7 @@ class RolloutEngine(Protocol):
         """Returns one list of ``n`` completions per prompt, in prompt order.
 
         ``seed`` seeds this call: engines that seed each request (vLLM) derive one seed per row from it
-        (:func:`lcpo.seeds.row_seed`); HF generate draws from torch's global generator, which the caller seeds.
+        (:func:`lcpo.algo.seeds.row_seed`); HF generate draws from torch's global generator, which the caller seeds.
         """
         ...
 

@@ -33,7 +33,7 @@ from typing import Sequence
 import torch
 from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
 
-from lcpo.batching import left_pad
+from lcpo.algo.batching import left_pad
 from lcpo.rollout.base import Completion, SamplingConfig
 from lcpo.rollout.hf import HFEngine, generation_config
 

@@ -26,7 +26,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from lcpo.batching import left_pad
+from lcpo.algo.batching import left_pad
 from lcpo.rollout.base import SamplingConfig
 
 #: Finished rows are dropped from the batch once they make up this share of it (each drop copies the cache).

@@ -3,7 +3,7 @@
 
 The engine holds a reference to the policy itself, so a weight update is visible to the next rollout for free and
 :meth:`HFEngine.sync_weights` has nothing to copy. A sharded policy (``trainer=fsdp``) is gathered whole for each
-rollout (``lcpo.sharding.gathered``), so ranks may decode for different numbers of steps.
+rollout (``lcpo.models.sharding.gathered``), so ranks may decode for different numbers of steps.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from transformers import GenerationConfig, PreTrainedModel
 
 from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
 from lcpo.rollout.decode import sample
-from lcpo.sharding import gathered
+from lcpo.models.sharding import gathered
 
 
 class HFEngine:

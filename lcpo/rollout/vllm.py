@@ -43,8 +43,8 @@ from transformers import GenerationConfig
 
 from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
 from lcpo.rollout.hf import eos_token_ids, generation_eos_ids
-from lcpo.seeds import row_seed
-from lcpo.sharding import full_parameters
+from lcpo.algo.seeds import row_seed
+from lcpo.models.sharding import full_parameters
 
 
 def _import_vllm():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from lcpo.config.task import TaskConfig
-from lcpo.grading import Grader
+from lcpo.algo.grading import Grader
 from lcpo.tasks.base import Problem, Task
 from lcpo.tasks.order import ShuffledEpochs
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from lcpo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec
 from lcpo.config.task import LABELS, SyntheticTaskConfig
 from lcpo.tasks.base import Problem
 
@@ -121,5 +121,5 @@ class SyntheticTask:
 
 
 def response_tokens(response: str) -> int:
-    """Tokens of ``response`` under the tiny tokenizer (``lcpo.tiny``): a character each, a think marker each, + EOS."""
+    """Tokens of ``response`` under the tiny tokenizer (``lcpo.models.tiny``): a character each, a think marker each, + EOS."""
     return len(response.replace(THINK_OPEN, "<").replace(THINK_CLOSE, ">")) + 1

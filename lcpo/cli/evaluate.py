@@ -1,0 +1,74 @@
+"""``python -m lcpo.evaluate`` (console script ``lcpo-evaluate``): budget-grid evaluation from ``conf/evaluate.yaml``.
+
+    lcpo-evaluate models='{base: /models/base, l1: outputs/train/x/model}' grid.budgets='[512,1024]'
+    lcpo-evaluate models='[/models/base]' rollout=budget_forcing        # the s1 baseline, rows named "s1"
+
+The protocol and the rows are described in :mod:`lcpo.eval.run`, which does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from lcpo.config import CONF_DIR, EvaluateConfig, LoggerConfig, TaskConfig, to_schema
+from lcpo.errors import hydra_boundary
+from lcpo.eval.run import EvalTask, evaluate_models, write_report
+from lcpo.tasks import build_grader, build_task
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: EvaluateConfig) -> list[dict]:
+    """Evaluates, writes the report (and per-sample ``samples.jsonl``) to ``cfg.output_dir``, logs to wandb."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    grader = build_grader(cfg.task)
+    tasks = [EvalTask(build_task(cfg.task), grader)]
+    for path in cfg.extra_files:
+        tasks.append(EvalTask(build_task(TaskConfig(name=Path(path).suffix.lstrip("."), path=path)), grader))
+    out = Path(cfg.output_dir)
+    rows = evaluate_models(
+        cfg.models, tasks, cfg.grid, rollout=cfg.rollout, prompt=cfg.prompt, dtype=cfg.dtype,
+        attn_implementation=cfg.attn_implementation, device=cfg.device, progress=cfg.progress_bar,
+        samples_path=out / "samples.jsonl" if cfg.save_samples else None,
+    )
+    paths = write_report(rows, out, make_plots=cfg.plots)
+    log.info("evaluation report: %s", paths["report.md"])
+    if cfg.logger.wandb and cfg.logger.wandb_mode != "disabled":
+        log_to_wandb(rows, paths, cfg.logger, out)
+    return rows
+
+
+def log_to_wandb(rows: Sequence[dict], paths: Mapping[str, Path], logger: LoggerConfig, out: Path) -> None:
+    """Logs the rows as a table and the plots as images (offline unless ``wandb_mode=online``); wandb is
+    imported here so the package works without it."""
+    try:
+        import wandb
+    except ImportError:
+        log.warning("wandb is not installed; the report is only on disk")
+        return
+    columns = [c for c in rows[0] if c != "lengths"]
+    wb_run = wandb.init(
+        project=logger.project, group=logger.group, name=logger.name, job_type="evaluate", dir=str(out),
+        mode="offline" if logger.wandb_mode == "offline" else "online",
+    )
+    images = {name: wandb.Image(str(p)) for name, p in paths.items() if name.endswith(".png")}
+    wb_run.log({"report": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows]), **images})
+    wb_run.finish()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
+@hydra_boundary("lcpo-evaluate")
+def main(cfg: DictConfig) -> None:
+    """``python -m lcpo.evaluate`` / ``lcpo-evaluate``: see the module docstring."""
+    run(to_schema(cfg, EvaluateConfig))
+
+
+if __name__ == "__main__":
+    main()

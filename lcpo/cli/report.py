@@ -1,0 +1,127 @@
+"""Sweep aggregation: one table and a Pareto plot over every job of a Hydra multirun.
+
+``python -m lcpo.report multirun/alpha/2025-01-01_12-00-00`` (console script ``lcpo-report``) finds every job
+folder (one holding ``.hydra/overrides.yaml``) and every evaluation ``report.json`` inside it (the end-of-run
+evaluation, and any ``lcpo.cli.evaluate`` run saved there; not the periodic validation under ``val/``, which uses a
+smaller grid), and writes, next to the jobs unless ``--out`` says otherwise:
+
+- ``summary.csv`` and ``summary.md``: one row per job x report row (model, task, mode, budget), with the job's
+  overrides as columns (``reward.alpha``, ``reward``, ``+sweep``, ...), so a sweep reads as a table;
+- ``pareto.png``: accuracy against mean tokens for every row, coloured by the swept value, with the frontier of
+  rows no other row beats on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from lcpo.eval import plots
+from lcpo.config.eval import VALIDATION_DIR
+from lcpo.errors import cli_boundary
+
+REPORT_NAME = "report.json"
+
+
+def parse_overrides(path: Path) -> dict[str, str]:
+    """A job's ``.hydra/overrides.yaml`` as ``{key: value}``; ``+``/``++``/``~`` prefixes are kept in the key
+    (``+sweep`` says the option was added, which is part of what was run)."""
+    items = yaml.safe_load(path.read_text()) or []
+    overrides = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        overrides[key] = value if sep else ""
+    return overrides
+
+
+def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every report row of every job, with ``job`` (its folder, relative), its overrides and the metrics.
+
+    Returns the rows and the override keys (in first-seen order). Raises ``FileNotFoundError`` when there is
+    nothing to aggregate, saying what was looked for.
+    """
+    root = Path(multirun_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    jobs = sorted(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))
+    if not jobs:
+        raise FileNotFoundError(f"{root}: no Hydra jobs found (no <job>/.hydra/overrides.yaml below it)")
+    rows: list[dict[str, Any]] = []
+    keys: dict[str, None] = {}
+    for job in jobs:
+        overrides = parse_overrides(job / ".hydra" / "overrides.yaml")
+        keys.update(dict.fromkeys(overrides))
+        for report in sorted(job.rglob(REPORT_NAME)):
+            if report.relative_to(job).parts[0] == VALIDATION_DIR:
+                continue
+            for row in read_rows(report):
+                entry = {"job": str(job.relative_to(root)), "report": str(report.relative_to(job)), **overrides}
+                rows.append(entry | {k: v for k, v in row.items() if k != "lengths"})
+    if not rows:
+        raise FileNotFoundError(
+            f"{root}: {len(jobs)} Hydra jobs but no {REPORT_NAME} in any of them (run the evaluation in each job)"
+        )
+    return rows, list(keys)
+
+
+def read_rows(report: Path) -> list[dict[str, Any]]:
+    """The rows of one ``report.json``; a file that is not one (cut short, edited by hand) is named in the error."""
+    try:
+        rows = json.loads(report.read_text(encoding="utf-8"))["rows"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{report}: not an evaluation report ({type(err).__name__}: {err})") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{report}: not an evaluation report ('rows' is not a list of objects)")
+    return rows
+
+
+def varying_keys(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    """The overrides whose value differs between rows: the sweep's axes. Overrides every job shares
+    (``+sweep=alpha``, fixed settings) say nothing about one point, so the Markdown table and the plot omit them."""
+    return [k for k in keys if len({r.get(k) for r in rows}) > 1]
+
+
+def sweep_label(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    """Per row, its values of the varying overrides (``"reward.alpha=0.001"``); the job when none varies."""
+    varying = varying_keys(rows, keys)
+    if not varying:
+        return [r["job"] for r in rows]
+    return [", ".join(f"{k}={r.get(k, '')}" for k in varying) for r in rows]
+
+
+def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path) -> dict[str, Path]:
+    """Writes ``summary.csv`` (every override), ``summary.md`` (the varying ones) and ``pareto.png``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = ["job", *keys, *[c for c in plots.REPORT_COLUMNS if c not in keys]]
+    extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
+    paths = {"summary.csv": out_dir / "summary.csv", "summary.md": out_dir / "summary.md"}
+    with paths["summary.csv"].open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns + extra, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    shown = ["job", *varying_keys(rows, keys), *columns[1 + len(keys) :]]
+    paths["summary.md"].write_text(f"# Sweep summary: {len(rows)} rows\n\n" + plots.markdown_table(rows, shown))
+    labelled = [r | {"sweep": label} for r, label in zip(rows, sweep_label(rows, keys))]
+    paths["pareto.png"] = plots.plot_pareto(labelled, out_dir / "pareto.png", color_by="sweep")
+    return paths
+
+
+@cli_boundary("lcpo-report")
+def main(argv: Sequence[str] | None = None) -> None:
+    """``lcpo-report MULTIRUN_DIR [--out DIR]``."""
+    parser = argparse.ArgumentParser(prog="lcpo-report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("multirun_dir", type=Path, help="a Hydra multirun folder (holding one folder per job)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the summary (default: multirun_dir)")
+    args = parser.parse_args(argv)
+    rows, keys = collect(args.multirun_dir)
+    paths = write_summary(rows, keys, args.out or args.multirun_dir)
+    print(f"{len(rows)} rows from {len({r['job'] for r in rows})} jobs -> " + ", ".join(str(p) for p in paths.values()))
+
+
+if __name__ == "__main__":
+    main()

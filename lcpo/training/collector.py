@@ -1,0 +1,122 @@
+"""The rollout collector: one rollout step's prompts in, a scored and packed batch for the update out.
+
+generate (the engine, G samples per prompt) -> grade (the task's grader, in parallel) -> reward (each sample by
+its own mode and budget) -> group advantages -> pack into tensors. The LightningModule owns one and calls it at
+the start of each training step, so rollouts always come from the current weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from lcpo.algo.batching import pack, pack_response_logprobs
+from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.grading import Grader
+from lcpo.algo.losses import group_advantages
+from lcpo.tasks.prompts import PromptBatch
+from lcpo.algo.rewards import Reward, RewardInputs
+from lcpo.rollout.base import Completion, RolloutEngine, SamplingConfig
+from lcpo.algo.seeds import step_seed
+from lcpo.tasks.base import Problem
+
+
+@dataclass
+class RolloutBatch:
+    """Scored rollouts ready for the loss: ``N = prompts x group_size`` rows, grouped contiguously.
+
+    ``input_ids`` is prompt + response, right-padded; ``response_mask`` marks response tokens in the same layout.
+    ``rollout_logp`` holds the engine's sampling log-probs in the layout of the trainer's log-probs of
+    ``input_ids[:, 1:]`` (None when the engine does not return them: HF generate).
+    ``samples`` holds one completion per prompt (up to the collector's ``samples_per_table``) for tables.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor
+    rewards: torch.Tensor
+    advantages: torch.Tensor
+    correct: torch.Tensor
+    lengths: torch.Tensor
+    budgets: torch.Tensor
+    modes: torch.Tensor
+    truncated: torch.Tensor
+    group: torch.Tensor
+    rollout_seconds: float
+    rollout_logp: torch.Tensor | None = None
+    samples: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class RolloutCollector:
+    """Turns a :class:`PromptBatch` into a :class:`RolloutBatch` with ``engine``, ``grader`` and ``reward``.
+
+    Sampling is seeded from (``seed``, step, rank), so a resumed run draws the same completions. ``scale_std``
+    and ``adv_eps`` shape the group advantages (``algo.scale_std``, ``algo.adv_eps``).
+    """
+
+    engine: RolloutEngine
+    grader: Grader
+    reward: Reward
+    sampling: SamplingConfig
+    group_size: int
+    pad_id: int
+    seed: int = 0
+    scale_std: bool = True
+    adv_eps: float = 1e-6
+    samples_per_table: int = 8
+
+    @torch.no_grad()
+    def collect(self, batch: PromptBatch, rank: int = 0) -> RolloutBatch:
+        """Generates G completions per prompt with the engine's current weights, grades, scores and packs them."""
+        seed = step_seed(self.seed, batch.step, rank)
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        groups = self.engine.generate(batch.prompts, self.group_size, self.sampling, seed=seed)
+        seconds = time.perf_counter() - start
+        flat: list[tuple[int, Problem, BudgetSpec, Completion]] = [
+            (g, problem, spec, c)
+            for g, (problem, spec, group) in enumerate(zip(batch.problems, batch.specs, groups))
+            for c in group
+        ]
+        grades = self.grader.grade_many([c.text for *_, c in flat], [p.answer for _, p, _, _ in flat])
+        inputs = RewardInputs.build(
+            correct=[g.correct for g in grades],
+            modes=[s.mode for _, _, s, _ in flat],
+            budgets=[s.budget for _, _, s, _ in flat],
+            lengths=[c.length for *_, c in flat],
+            max_length=self.sampling.max_new_tokens,
+            groups=[g for g, *_ in flat],
+        )
+        rewards = self.reward(inputs)
+        advantages = group_advantages(
+            rewards.view(-1, self.group_size), scale_std=self.scale_std, eps=self.adv_eps
+        ).flatten()
+        input_ids, attention_mask, response_mask = pack([(c.prompt_ids, c.token_ids) for *_, c in flat], self.pad_id)
+        rollout_logp = None
+        if all(c.logprobs is not None for *_, c in flat):
+            rollout_logp = pack_response_logprobs([(c.prompt_ids, c.logprobs) for *_, c in flat], input_ids.shape[1])
+        firsts = list(zip(flat, inputs.correct.tolist(), rewards.tolist()))[:: self.group_size]
+        samples = [
+            {"prompt": batch.prompts[g], "mode": s.mode, "budget": s.budget, "length": c.length,
+             "correct": bool(ok), "reward": r, "text": c.text}
+            for (g, _, s, c), ok, r in firsts[: self.samples_per_table]
+        ]
+        return RolloutBatch(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            response_mask=response_mask,
+            rewards=rewards,
+            advantages=advantages,
+            correct=inputs.correct,
+            lengths=inputs.length,
+            budgets=inputs.budget,
+            modes=inputs.mode,
+            truncated=torch.tensor([c.truncated for *_, c in flat]),
+            group=inputs.group,
+            rollout_seconds=seconds,
+            rollout_logp=rollout_logp,
+            samples=samples,
+        )

@@ -1,0 +1,223 @@
+"""LCPOModule: the policy, its frozen reference, the rollout collector, and the GRPO update over one rollout batch.
+
+Each training step collects a rollout batch from the current policy (``lcpo.training.collector``), then updates on it.
+Manual optimisation, because one rollout batch feeds several optimiser steps (mini-batches x PPO epochs) that
+all use the log-probs of the policy that sampled it. Lightning's ``global_step`` therefore counts optimiser
+steps; ``rollout_step`` (= global_step // updates_per_step) counts rollout batches.
+
+The rollout engine's lifecycle follows the trainer's: it starts in ``setup`` (the process group exists, the
+policy is not yet on its device), receives the weights in ``on_train_start`` (after a resumed checkpoint is
+restored), is offloaded while the update runs and receives the new weights after it. The weights only change in
+the update, so one push after its last optimiser step serves every rollout until the next update.
+Under ``trainer=fsdp`` (Lightning's ``ModelParallelStrategy``) ``configure_model`` shards the policy by decoder
+layer and the reference as a model of its own (``lcpo.models.sharding``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.strategies import ModelParallelStrategy
+
+from lcpo.training.collector import RolloutBatch, RolloutCollector
+from lcpo.config.algo import AlgoConfig
+from lcpo.training.guards import StepGuard
+from lcpo.algo.losses import global_token_normaliser, mismatch_sums, tis_weights
+from lcpo.algo.metrics import finish_sums, rollout_sums, zero_signal_sums
+from lcpo.tasks.prompts import PromptBatch
+from lcpo.models.sharding import is_sharded, shard_model
+from lcpo.training.update import ppo_update
+
+
+class LCPOModule(L.LightningModule):
+    """Owns the policy (trained), the reference (frozen; only built when ``algo.kl_coef > 0``) and the collector.
+
+    ``budget_range`` (the budget distribution's smallest and largest) sets the quarters of the per-bucket metrics.
+    The policy's parameters stay in fp32 (the optimiser updates them; bf16 would round small steps away); the
+    reference is only read, so it is stored in ``reference_dtype`` (the compute dtype) when given.
+    """
+
+    def __init__(
+        self,
+        policy: torch.nn.Module,
+        tokenizer: Any,
+        algo: AlgoConfig,
+        collector: RolloutCollector,
+        budget_range: tuple[int, int],
+        temperature: float = 1.0,
+        reference_dtype: Optional[torch.dtype] = None,
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        # The reference is rebuilt from the initial weights at start-up and never stored in checkpoints.
+        self.strict_loading = False
+        self.policy = policy.train()
+        self.tokenizer = tokenizer
+        self.algo = algo
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.ref_model = None
+        if algo.kl_coef > 0:
+            ref = copy.deepcopy(policy).eval().requires_grad_(False)
+            self.ref_model = ref if reference_dtype is None else ref.to(reference_dtype)
+        self.collector = collector
+        self.budget_range = budget_range
+        self.last_samples: list[dict] = []
+        self.step_guard = StepGuard(algo.max_skipped_steps)
+
+    @property
+    def rollout_step(self) -> int:
+        return self.global_step // self.algo.updates_per_step
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.collector.engine.start(self.trainer.strategy.root_device)
+
+    def configure_model(self) -> None:
+        if isinstance(self.trainer.strategy, ModelParallelStrategy) and not is_sharded(self.policy):
+            shard_model(self.policy, self.device_mesh)
+            if self.ref_model is not None:
+                shard_model(self.ref_model, self.device_mesh)
+
+    def on_train_start(self) -> None:
+        self.collector.engine.sync_weights(self.policy)
+
+    def teardown(self, stage: str) -> None:
+        if stage == "fit":
+            self.collector.engine.close()
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.policy.parameters(),
+            lr=self.algo.lr,
+            betas=tuple(self.algo.betas),
+            weight_decay=self.algo.weight_decay,
+        )
+        warmup = self.algo.warmup_steps * self.algo.updates_per_step
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        return [opt], [sched]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")}
+        checkpoint["step_guard"] = self.step_guard.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.step_guard.load_state_dict(checkpoint.get("step_guard", {}))
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Prompt batches are text, generated from in the step; only scored rollouts hold tensors to move."""
+        if isinstance(batch, PromptBatch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def training_step(self, batch: PromptBatch, batch_idx: int) -> None:
+        step_start = time.perf_counter()
+        if batch.step != self.rollout_step:
+            raise RuntimeError(f"prompt stream is at step {batch.step} but the trainer is at {self.rollout_step}")
+        rb = self.collector.collect(batch, rank=self.global_rank)
+        rb = self.transfer_batch_to_device(rb, self.device, 0)
+        update_start = time.perf_counter()
+        self.collector.engine.offload()
+        stats = self._update(rb)
+        self.collector.engine.sync_weights(self.policy)
+        update_seconds = time.perf_counter() - update_start
+
+        self.last_samples = rb.samples
+        train_tokens = float(rb.attention_mask.sum()) * self.algo.ppo_epochs
+        metrics = self._rollout_metrics(rb)
+        metrics.update(self._train_metrics(stats))
+        metrics.update(
+            {
+                "perf/rollout_tokens_per_s": rb.lengths.sum() / max(rb.rollout_seconds, 1e-9),
+                "perf/train_tokens_per_s": torch.tensor(train_tokens / max(update_seconds, 1e-9)),
+                "perf/step_seconds": torch.tensor(time.perf_counter() - step_start),
+                "perf/rollout_seconds": torch.tensor(rb.rollout_seconds),
+                "train/lr": torch.tensor(self.lr_schedulers().get_last_lr()[0]),
+                "train/skipped_steps": torch.tensor(float(self.step_guard.take_skipped())),
+            }
+        )
+        for key, value in metrics.items():
+            self.log(key, value.float().to(self.device), batch_size=1)
+        for key, short in (("reward/mean", "reward"), ("rollout/accuracy", "acc"), ("rollout/abs_rel_error", "len_err")):
+            self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
+
+    def _update(self, rb: RolloutBatch) -> dict[str, list[torch.Tensor]]:
+        """The optimiser steps on one rollout batch (``lcpo.training.update.ppo_update``) through Lightning's backward, each
+        step taken by the step guard, the token mean over every rank's tokens, and the rollout engine's log-probs
+        compared (and corrected for) where it has them."""
+        opt, sched = self.optimizers(), self.lr_schedulers()
+
+        def backward(loss: torch.Tensor, sync: bool) -> None:
+            with self._gradient_sync(sync):
+                self.manual_backward(loss)
+            self.step_guard.watch(loss)
+
+        return ppo_update(
+            self.policy, self.ref_model, rb, self.algo, opt,
+            backward=backward,
+            step=lambda grad_norm: self.step_guard.step(self, opt, sched, grad_norm),
+            token_normaliser=self._token_normaliser,
+            rollout_correction=self._rollout_mismatch,
+            agree=self._agreed_count,
+            world_size=self.trainer.world_size,
+            temperature=self.temperature,
+        )
+
+    @contextmanager
+    def _gradient_sync(self, sync: bool) -> Iterator[None]:
+        """Under DDP, all-reduces gradients only on a mini-batch's last backward (``no_sync``, through Lightning's
+        ``block_backward_sync``, around the others), as gradient accumulation in Accelerate does: DDP holds whole
+        gradients on every rank anyway. A sharded (FSDP2) policy reduce-scatters on every backward instead: skipping
+        it would keep whole, unsharded gradients on every rank, the memory FSDP exists to save."""
+        if sync or self.trainer.world_size == 1 or is_sharded(self.policy):
+            yield
+        else:
+            with self.trainer.strategy.block_backward_sync():
+                yield
+
+    def _agreed_count(self, local_count: int) -> int:
+        """The largest micro-batch count of any rank (``ppo_update``'s ``agree``): every rank runs that many."""
+        if self.trainer.world_size == 1:
+            return local_count
+        count = torch.tensor(float(local_count), device=self.device)
+        return int(self.trainer.strategy.reduce(count, reduce_op="max").item())
+
+    def _token_normaliser(self, local_tokens: torch.Tensor) -> torch.Tensor:
+        """The mini-batch's ``num_tokens`` for a token mean over every rank's tokens (``global_token_normaliser``)."""
+        total = self.trainer.strategy.reduce(local_tokens.float(), reduce_op="sum")
+        return global_token_normaliser(total, self.trainer.world_size)
+
+    def _rollout_mismatch(
+        self, old_logp: torch.Tensor, rb: RolloutBatch, stats: dict[str, list[torch.Tensor]]
+    ) -> torch.Tensor | None:
+        """Logs how far the engine's sampling log-probs are from the trainer's on the sampled tokens (mean |delta|
+        and k3 KL, over every rank's tokens); returns the truncated importance-sampling weights when
+        ``algo.tis_cap`` is set. Nothing to compare for engines without log-probs (HF generate)."""
+        if rb.rollout_logp is None:
+            return None
+        mask = rb.response_mask[:, 1:]
+        totals = self.trainer.strategy.reduce(mismatch_sums(old_logp, rb.rollout_logp, mask), reduce_op="sum")
+        count = totals[2].clamp(min=1)
+        stats["rollout_logp_abs_diff"].append(totals[0] / count)
+        stats["rollout_kl"].append(totals[1] / count)
+        if self.algo.tis_cap is None:
+            return None
+        return tis_weights(old_logp, rb.rollout_logp, self.algo.tis_cap) * mask
+
+    def _train_metrics(self, stats: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """``train/*``: each statistic's mean over this rank's micro-batches, averaged over ranks (one collective)."""
+        names = list(stats)
+        local = torch.stack([torch.stack(stats[k]).float().mean() for k in names]).to(self.device)
+        return {f"train/{k}": v for k, v in zip(names, self.trainer.strategy.reduce(local, reduce_op="mean"))}
+
+    def _rollout_metrics(self, rb: RolloutBatch) -> dict[str, torch.Tensor]:
+        """Rollout statistics (``lcpo.algo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
+        sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated, self.budget_range)
+        sums |= zero_signal_sums(rb.rewards, self.collector.group_size)
+        totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        return finish_sums(list(sums), totals)

@@ -1,0 +1,34 @@
+"""A real multirun: two values of alpha through `python -m lcpo.train -m +sweep=alpha`, then `lcpo.cli.report`."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FAST_TRAIN
+from lcpo.cli import report
+
+
+@pytest.mark.slow
+def test_alpha_sweep_then_report(tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    cmd = [
+        sys.executable, "-m", "lcpo.cli.train", "-m", "+sweep=alpha", "reward.alpha=1e-4,1e-3", *FAST_TRAIN,
+        "trainer.max_steps=2", "budget.low=8", "budget.high=24", "eval.budgets=[8,16]", "eval.problems=4",
+        "eval.samples=2", "trainer.progress_bar=false", f"hydra.sweep.dir={sweep_dir}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert [j.name for j in jobs] == ["0", "1"]
+    for job in jobs:
+        assert (job / "eval" / "report.json").is_file() and (job / "model" / "config.json").is_file()
+
+    report.main([str(sweep_dir), "--out", str(tmp_path / "summary")])
+    with (tmp_path / "summary" / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 * 2  # jobs x budgets x modes
+    assert {float(r["reward.alpha"]) for r in rows} == {1e-4, 1e-3}
+    assert "reward.alpha" in (tmp_path / "summary" / "summary.md").read_text()
+    assert (tmp_path / "summary" / "pareto.png").stat().st_size > 1000

@@ -1,0 +1,70 @@
+"""The demo's bars on hand-made report rows: each passes on a model that controls the trade-off, and fails alone."""
+
+import pytest
+
+from lcpo.eval.acceptance import demo_bars, off_grid_budgets
+
+BUDGETS = (32, 41, 50, 59, 68, 77, 86, 95)
+
+
+def rows(model, mode, tokens, accuracy, over=None):
+    over = over or [0.0] * len(BUDGETS)
+    return [
+        {"model": model, "mode": mode, "budget": b, "mean_tokens": t, "accuracy": a, "rel_error": (t - b) / b,
+         "over_budget_share": o}
+        for b, t, a, o in zip(BUDGETS, tokens, accuracy, over)
+    ]
+
+
+def good(**change):
+    """Rows of a model that passes every bar; ``change`` replaces one series: key ``model_mode``."""
+    series = {
+        "lcpo_exact": dict(tokens=[b + 2 for b in BUDGETS], accuracy=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]),
+        "lcpo_max": dict(tokens=[25, 30, 38, 45, 52, 58, 62, 64], accuracy=[0.25, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.94]),
+        "base_exact": dict(tokens=[60, 75, 85, 85, 85, 85, 85, 85], accuracy=[0.1, 0.3, 0.6, 0.9, 0.95, 0.95, 0.95, 0.95]),
+        "base_max": dict(tokens=[85] * 8, accuracy=[0.96] * 8, over=[1.0] * 8),
+        "s1_forced": dict(tokens=BUDGETS, accuracy=[0.15, 0.25, 0.35, 0.45, 0.55, 0.6, 0.65, 0.7]),
+    }
+    series.update(change)
+    return [r for key, s in series.items() for r in rows(*key.split("_"), **s)]
+
+
+def verdicts(report_rows, grid=None):
+    return {b["bar"]: b["ok"] for b in demo_bars(report_rows, grid)}
+
+
+def test_a_model_that_controls_the_trade_off_passes_every_bar():
+    results = verdicts(good(), grid=(13, 10))
+    assert all(ok is not False for ok in results.values())
+    assert sum(ok is None for ok in results.values()) == 1  # the base's exact-mode r, for reference
+
+
+@pytest.mark.parametrize(
+    "change, failing",
+    [
+        ({"lcpo_exact": dict(tokens=[34, 43, 52, 30, 70, 79, 88, 55], accuracy=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])},
+         "lcpo exact: Pearson r"),
+        ({"lcpo_exact": dict(tokens=[b * 1.3 for b in BUDGETS], accuracy=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])},
+         "lcpo exact: mean |rel_error|"),
+        ({"lcpo_exact": dict(tokens=[b + 2 for b in BUDGETS], accuracy=[0.85, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.95])},
+         "accuracy at the largest - at the smallest"),
+        ({"base_max": dict(tokens=[85] * 8, accuracy=[1.0] * 8, over=[1.0] * 8)}, "lcpo exact - base (max mode)"),
+        ({"s1_forced": dict(tokens=BUDGETS, accuracy=[0.25, 0.3, 0.4, 0.5, 0.6, 0.6, 0.6, 0.6])}, "budget 32: lcpo"),
+        ({"lcpo_max": dict(tokens=[25, 30, 38, 45, 52, 58, 62, 64], accuracy=[0.94] * 8, over=[0.0, 0.2] + [0.0] * 6)},
+         "worst over_budget"),
+        ({"lcpo_max": dict(tokens=[40, 30, 41, 29, 40, 31, 40, 30], accuracy=[0.94] * 8)}, "lcpo max: Pearson r"),
+        ({"lcpo_max": dict(tokens=[25, 30, 38, 45, 52, 58, 62, 64], accuracy=[0.2] * 7 + [0.85])}, "lcpo max - lcpo exact"),
+    ],
+)
+def test_each_bar_fails_on_its_own_fault(change, failing):
+    results = verdicts(good(**change))
+    failed = [name for name, ok in results.items() if ok is False]
+    assert len(failed) == 1 and failing in failed[0], failed
+
+
+def test_budgets_on_the_length_grid_are_flagged():
+    assert off_grid_budgets(BUDGETS, fixed=13, line=10) == 8
+    assert off_grid_budgets((33, 43, 53, 63, 73, 83), fixed=13, line=10) == 0
+    on_grid = [dict(r, budget=b) for r, b in zip(good(), [33, 43, 53, 63, 73, 83, 93, 103] * 5)]
+    grid_bar = next(b for b in demo_bars(on_grid, (13, 10)) if b["bar"].startswith("budgets off"))
+    assert grid_bar["ok"] is False and grid_bar["value"] == 0

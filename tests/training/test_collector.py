@@ -1,0 +1,36 @@
+import torch
+
+from lcpo.training.collector import RolloutCollector
+from lcpo.config import RewardConfig, TinyModelConfig
+from lcpo.algo.grading import Grader
+from lcpo.config.reward import build_reward
+from lcpo.rollout import SamplingConfig
+from lcpo.rollout.hf import HFEngine
+from lcpo.models.tiny import build_tiny
+
+
+def _collector(workers: int = 0) -> RolloutCollector:
+    model, tokenizer = build_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
+    return RolloutCollector(
+        HFEngine(model, tokenizer), Grader(workers=workers), build_reward(RewardConfig(name="mixed")),
+        SamplingConfig(temperature=1.0, max_new_tokens=12), group_size=4, pad_id=tokenizer.pad_token_id, seed=0,
+    )
+
+
+def test_collect_scores_groups_together(prompt_stream):
+    collector, batch = _collector(), prompt_stream().batch(0)
+    rb = collector.collect(batch)
+    assert rb.input_ids.shape[0] == 12 and rb.group.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert torch.equal(rb.response_mask.sum(-1).float(), rb.lengths)  # every generated token counts
+    assert torch.allclose(rb.advantages.view(3, 4).mean(-1), torch.zeros(3), atol=1e-5)
+    assert (rb.lengths <= 12).all() and rb.truncated.any()
+    assert len(rb.samples) == 3 and {"prompt", "budget", "length", "reward", "text"} <= set(rb.samples[0])
+    again = collector.collect(batch)  # same step, same sampling seed: same rollouts
+    assert torch.equal(again.input_ids, rb.input_ids)
+
+
+def test_parallel_grading_scores_like_inline_grading(prompt_stream):
+    batch = prompt_stream().batch(1)
+    inline, pooled = _collector(workers=0).collect(batch), _collector(workers=2).collect(batch)
+    assert torch.equal(inline.input_ids, pooled.input_ids)
+    assert torch.equal(inline.rewards, pooled.rewards) and torch.equal(inline.correct, pooled.correct)
