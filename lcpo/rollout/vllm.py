@@ -196,25 +196,25 @@ class VLLMEngine:
             self.llm.wake_up(tags=["kv_cache"])
             self._asleep = False
         if not self._checked:
-            self._check_push(model)
+            self.check_push(model)
             self._checked = True
 
     def probe_logprobs(self) -> list[float]:
         """The engine's log-probs (temperature 1) of a fixed token sequence, from its second token on."""
         vllm = _import_vllm()
         params = vllm.SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0, detokenize=False)
-        ids = self._probe_ids()
+        ids = self.probe_ids()
         (out,) = self.llm.generate([vllm.TokensPrompt(prompt_token_ids=ids)], params, use_tqdm=False)
         return [position[token].logprob for position, token in zip(out.prompt_logprobs[1:], ids[1:])]
 
-    def _probe_ids(self) -> list[int]:
+    def probe_ids(self) -> list[int]:
         vocab = len(self.tokenizer)
         return [(7 * i + 3) % vocab for i in range(min(PROBE_TOKENS, self.max_model_len - 1))]
 
-    def _check_push(self, model: torch.nn.Module) -> None:
+    def check_push(self, model: torch.nn.Module) -> None:
         """Fails when the engine does not sample from ``model``: the pushed tensors did not reach every weight vLLM
         uses (a renamed or tied tensor left out, or loaded into a copy the engine does not read)."""
-        ids = torch.tensor([self._probe_ids()], device=next(model.parameters()).device)
+        ids = torch.tensor([self.probe_ids()], device=next(model.parameters()).device)
         with torch.no_grad():
             logits = model(input_ids=ids).logits.float()
         policy = torch.log_softmax(logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0].cpu()

@@ -152,6 +152,20 @@ def test_vllm_ddp_two_cpu_processes(tmp_path):
         torch.testing.assert_close(ranks[0]["weights"][key], ranks[1]["weights"][key], atol=0, rtol=0)
 
 
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_real_vllm_ddp_two_cpu_processes(tmp_path):
+    """vLLM's CPU build in two gloo processes: each rank's engine joins the trainer's group through
+    ``external_launcher``, samples from the pushed weights (the first push's check compares log-probs) and is
+    shut down at the end without taking the group with it."""
+    from conftest import REAL_VLLM_TRAIN, require_real_vllm
+
+    require_real_vllm()
+    ranks = _distributed_run(tmp_path, "trainer=ddp_cpu", *REAL_VLLM_TRAIN)
+    for key in ranks[0]["weights"]:
+        torch.testing.assert_close(ranks[0]["weights"][key], ranks[1]["weights"][key], atol=0, rtol=0)
+
+
 def test_mixed_modes_log_every_metric(compose_train, tmp_path):
     cfg = compose_train("reward=mixed", "budget=l1_max", "budget.low=4", "budget.high=20", "budget.max_share=0.4",
                         "budget.none_share=0.2", "trainer.max_steps=2", "trainer.samples_every_n_steps=1",
