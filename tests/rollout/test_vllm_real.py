@@ -83,6 +83,29 @@ def _probe(model, engine: VLLMEngine) -> torch.Tensor:
     return logp.gather(-1, ids[0, 1:, None])[:, 0]
 
 
+def test_vllm_a_collective_works_after_an_engine_that_joined_the_group_closes():
+    """An engine that joined an existing process group (a trainer's) is closed; the group still serves a
+    collective (vLLM's in-process shutdown destroys the default group). First in the module: the shared engine
+    below, made with no group around, owns the one it creates."""
+    created = not torch.distributed.is_initialized()
+    if created:
+        store = torch.distributed.TCPStore("127.0.0.1", 0, 1, is_master=True)
+        torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        model, tokenizer = build_tiny(SMALL)
+        engine = VLLMEngine.colocated(model, tokenizer, CFG, CFG.max_new_tokens, seed=0)
+        engine.start(torch.device("cpu"))
+        engine.sync_weights(model)
+        engine.generate(["1+2 = ?"], 1, SAMPLING, seed=0)
+        engine.close()
+        total = torch.ones(1)
+        torch.distributed.all_reduce(total)
+        assert torch.distributed.is_initialized() and total.item() == 1.0
+    finally:
+        if created and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def test_vllm_sampling_logprobs_equal_the_trainers(policy, engine):
     model, _ = policy
     sampling = replace(SAMPLING, temperature=0.7)
@@ -170,9 +193,8 @@ def test_vllm_resumed_run_samples_from_the_restored_weights(compose_train, tmp_p
     assert float((torch.tensor(seen[0]) - _probe(module.policy, probe_engine)).abs().mean()) > 10 * LOGP_BOUND
 
 
-def test_vllm_evaluation_releases_each_engine_and_a_collective_works_after_close(policy, tmp_path, monkeypatch):
-    """Two models in turn, each engine shut down before the next starts; then an engine that joined an existing
-    process group (a trainer's) is closed and the group still serves a collective."""
+def test_vllm_evaluation_releases_each_engine_before_the_next(tmp_path, monkeypatch):
+    """Two models in turn, each engine shut down before the next starts."""
     opened: list[str] = []
     standalone, close = VLLMEngine.standalone.__func__, VLLMEngine.close
 
@@ -192,20 +214,3 @@ def test_vllm_evaluation_releases_each_engine_and_a_collective_works_after_close
     rows = evaluate_models(folders, [SyntheticTask()], grid, rollout=rollout, progress=False)
     assert [r["model"] for r in rows] == ["a", "b"]
     assert opened == ["open a", "close", "open b", "close"]
-    monkeypatch.undo()
-
-    store = torch.distributed.TCPStore("127.0.0.1", 0, 1, is_master=True)
-    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
-    try:
-        model, tokenizer = policy
-        engine = VLLMEngine.colocated(model, tokenizer, CFG, CFG.max_new_tokens, seed=0)
-        engine.start(torch.device("cpu"))
-        engine.sync_weights(model)
-        engine.generate(["1+2 = ?"], 1, SAMPLING, seed=0)
-        engine.close()
-        total = torch.ones(1)
-        torch.distributed.all_reduce(total)
-        assert torch.distributed.is_initialized() and total.item() == 1.0
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
