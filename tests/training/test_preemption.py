@@ -106,13 +106,14 @@ def _assert_resumed_like(reference: Path, stopped: Path, steps: int, stopped_aft
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signum, loggers", [(signal.SIGTERM, []), (signal.SIGINT, ["logger.wandb=true"])],
+                         ids=["SIGTERM", "SIGINT-wandb"])
 def test_a_signal_mid_step_checkpoints_that_step_and_the_printed_command_resumes_exactly(compose_train, tmp_path,
-                                                                                       signum):
+                                                                                       signum, loggers):
     reference, stopped = tmp_path / "reference", tmp_path / "stopped"
     run(compose_train(*PERIODIC, output_dir=reference))
 
-    training = _Training(stopped, *PERIODIC, wait_at=2)
+    training = _Training(stopped, *PERIODIC, *loggers, wait_at=2)
     status, seconds = training.stop(training.waiting_pid(), signum)
     assert status == interrupted_status(signum) == 128 + signum, training.log()[-3000:]
     # step 3 (0-based 2) was finished and checkpointed; the periodic checkpoint of step 4 was never reached
@@ -120,6 +121,14 @@ def test_a_signal_mid_step_checkpoints_that_step_and_the_printed_command_resumes
     assert not list((stopped / "checkpoints").glob("*.partial")) and not (stopped / "model").exists()
     assert f"stopped by {signal.Signals(signum).name} after rollout step 3" in training.log()
     assert seconds < 120
+    if loggers:  # the offline wandb run holds every step the CSV does, the stopped one included, and was finished
+        (first_run,) = (stopped / "wandb").glob("offline-run-*")
+        (records,) = first_run.glob("*.wandb")
+        (logged,) = versions(stopped)
+        for row in logged:
+            assert re.search(b"rollout/mean_length.{1,4}" + re.escape(row["rollout/mean_length"].encode()),
+                             records.read_bytes(), flags=re.DOTALL)
+        assert "finishing run" in (first_run / "logs" / "debug.log").read_text()
 
     resumed = subprocess.run(_resume_command(training.log(), stopped), cwd=ROOT, capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
