@@ -135,3 +135,50 @@ def test_experiments_repick_only_groups_they_change(conf_copy, experiment, entry
     rewrite(conf_copy, f"experiment/{experiment}.yaml", drop_default=entry)
     without = compose_from(conf_copy, "train", [f"experiment={experiment}"])["hydra"]["runtime"]["choices"][group]
     assert picked != without, f"experiment/{experiment}.yaml re-picks {group}={picked}, which is picked already"
+
+
+def _knobs() -> list[tuple[Any, tuple[str, ...]]]:
+    """Functions below the config with the parameters through which the config's values reach them."""
+    from lcpo.algo import budgets, losses, rewards
+    from lcpo.models.load import load_pretrained
+    from lcpo.rollout.budget_forcing import BudgetForcingEngine
+    from lcpo.rollout.engines import build_engine
+    from lcpo.rollout.hf import HFEngine
+    from lcpo.training.callbacks import HFExport, SampleTable
+    from lcpo.training.collector import RolloutCollector
+    from lcpo.training.datamodule import PromptDataModule
+
+    return [
+        (budgets.UniformBudget, ("low", "high")),
+        (budgets.LogUniformBudget, ("low_exp", "high_exp")),
+        (budgets.FixedBudget, ("value",)),
+        (budgets.ChoiceBudget, ("values",)),
+        (budgets.BudgetSampler, ("max_share", "none_share")),
+        (rewards.lcpo_exact, ("alpha",)),
+        (rewards.lcpo_max, ("alpha", "delta")),
+        (rewards.dapo_overlong, ("cache_length",)),
+        (rewards.cosine, ("correct_short", "correct_long", "wrong_short", "wrong_long", "exceed")),
+        (losses.group_advantages, ("scale_std", "eps")),
+        (losses.clipped_surrogate, ("clip_low", "clip_high")),
+        (losses.aggregate, ("mode", "constant")),
+        (losses.grpo_loss, ("clip_low", "clip_high", "kl_coef", "entropy_coef", "loss_agg", "loss_constant")),
+        (HFEngine, ("batch_size",)),
+        (BudgetForcingEngine, ("batch_size", "max_waits", "wait_text", "answer_cue", "answer_max_tokens",
+                               "end_at_line")),
+        (build_engine, ("seed",)),
+        (load_pretrained, ("dtype", "attn_implementation")),
+        (RolloutCollector, ("seed", "scale_std", "adv_eps", "samples_per_table")),
+        (PromptDataModule, ("seed",)),
+        (HFExport, ("every_n_steps", "dtype")),
+        (SampleTable, ("every_n_steps",)),
+    ]
+
+
+def test_functions_below_the_config_take_its_knobs_without_defaults():
+    """A default here would be a second copy of the schema's, free to drift from it."""
+    defaults = [
+        f"{fn.__qualname__}({name}={inspect.signature(fn).parameters[name].default!r})"
+        for fn, names in _knobs() for name in names
+        if inspect.signature(fn).parameters[name].default is not inspect.Parameter.empty
+    ]
+    assert not defaults, f"config-held knobs with defaults of their own: {defaults}"
