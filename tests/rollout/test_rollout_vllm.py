@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lcpo.config import EvalGrid, RolloutConfig, TinyModelConfig
+from lcpo.config import EvalGrid, RolloutConfig, TinyModelConfig, VLLMConfig
 from lcpo.eval.run import evaluate_models
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.hf import HFEngine
@@ -23,11 +23,11 @@ from lcpo.training.update import response_logprobs
 
 SMALL = TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 SAMPLING = SamplingConfig(temperature=1.0, max_new_tokens=8)
-CFG = RolloutConfig(name="vllm", max_new_tokens=8, max_prompt_tokens=256)
+CFG = RolloutConfig(name="vllm", max_new_tokens=8, vllm=VLLMConfig(max_prompt_tokens=256))
 
 
 def _started(model, tokenizer, cfg: RolloutConfig = CFG) -> VLLMEngine:
-    engine = VLLMEngine.colocated(model, tokenizer, cfg, cfg.max_new_tokens, seed=0)
+    engine = VLLMEngine.colocated(model, tokenizer, cfg.vllm, cfg.max_new_tokens, seed=0)
     engine.start(torch.device("cpu"))
     engine.sync_weights(model)
     return engine
@@ -78,7 +78,7 @@ def test_vllm_logprobs_are_the_sampled_tokens_under_the_trainers_temperature(fak
 
 def test_vllm_engine_sleeps_until_weights_arrive_then_wakes_weights_before_kv_cache(fake_vllm):
     model, tokenizer = build_tiny(SMALL)
-    engine = VLLMEngine.colocated(model, tokenizer, CFG, 8, seed=0)
+    engine = VLLMEngine.colocated(model, tokenizer, CFG.vllm, 8, seed=0)
     before = {key: os.environ.get(key) for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
     engine.start(torch.device("cpu"))
     assert fake_vllm.ENGINES[0].env == {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}
@@ -102,8 +102,8 @@ def test_vllm_engine_sleeps_until_weights_arrive_then_wakes_weights_before_kv_ca
 
 def test_vllm_prompt_over_max_prompt_tokens_names_the_key(fake_vllm):
     model, tokenizer = build_tiny(SMALL)
-    engine = _started(model, tokenizer, replace(CFG, max_prompt_tokens=4))
-    with pytest.raises(ValueError, match="rollout.max_prompt_tokens"):
+    engine = _started(model, tokenizer, replace(CFG, vllm=VLLMConfig(max_prompt_tokens=4)))
+    with pytest.raises(ValueError, match="rollout.vllm.max_prompt_tokens"):
         engine.generate(["a prompt longer than four tokens"], 1, SAMPLING)
 
 
@@ -160,5 +160,5 @@ def test_vllm_evaluation_builds_one_engine_per_model_and_shuts_it_down(fake_vllm
     events = [(number, event) for number, event, _ in fake_vllm.CALLS]
     assert events == [(0, "init"), (0, "generate"), (0, "shutdown"), (1, "init"), (1, "generate"), (1, "shutdown")]
     (_, _, init_a) = fake_vllm.CALLS[0]
-    assert init_a["path"] == str(folders["a"]) and init_a["max_model_len"] == CFG.max_prompt_tokens + 16
+    assert init_a["path"] == str(folders["a"]) and init_a["max_model_len"] == CFG.vllm.max_prompt_tokens + 16
     assert all(engine.model is None for engine in fake_vllm.ENGINES)  # released
