@@ -114,7 +114,7 @@ def _engine(
     an engine over the transformers model loaded onto ``device``."""
     if rollout.name != "vllm":
         model, tokenizer = _load(spec, dtype, attn_implementation, device)
-        return build_engine(rollout, model, tokenizer), tokenizer
+        return build_engine(rollout, model, tokenizer, seed=plan.grid.seed), tokenizer
     from lcpo.rollout.vllm import VLLMEngine
 
     with tempfile.TemporaryDirectory(prefix="lcpo-eval-") as scratch:

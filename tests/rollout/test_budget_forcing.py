@@ -11,11 +11,11 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lcpo.config import ForcingConfig, TinyModelConfig
+from lcpo.config import ForcingConfig, RolloutConfig, TinyModelConfig
 from lcpo.models.tiny import build_tiny, build_tokenizer
 from lcpo.rollout.base import SamplingConfig
 from lcpo.rollout.budget_forcing import BudgetForcingEngine
-from lcpo.rollout.hf import HFEngine
+from lcpo.rollout.engines import build_engine
 
 SAMPLING = SamplingConfig(temperature=0.6, top_p=0.95, max_new_tokens=64)
 
@@ -52,8 +52,11 @@ def scripted_model(tokenizer, table: dict[str, str], default: str) -> LlamaForCa
 
 
 def forcing(model, tokenizer, **knobs) -> BudgetForcingEngine:
-    """Budget forcing over an HF engine on ``model``, with the ``rollout.forcing`` knobs that differ from the schema."""
-    return BudgetForcingEngine(HFEngine(model, tokenizer, batch_size=64), ForcingConfig(**knobs))
+    """The engine ``rollout=budget_forcing`` builds, with the schema's ``rollout.forcing`` knobs except ``knobs``."""
+    cfg = RolloutConfig(name="budget_forcing", forcing=ForcingConfig(**knobs))
+    engine = build_engine(cfg, model, tokenizer, seed=0)
+    assert isinstance(engine, BudgetForcingEngine)
+    return engine
 
 
 def test_early_eos_is_replaced_by_wait_until_the_budget(tokenizer):

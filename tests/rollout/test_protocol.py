@@ -44,13 +44,14 @@ def test_budget_forcing_is_not_an_hf_engine():
 
 def test_the_factory_builds_each_engine_from_its_section():
     model, tokenizer = build_tiny(SMALL)
-    hf = build_engine(RolloutConfig(name="hf", batch_size=8), model, tokenizer)
+    hf = build_engine(RolloutConfig(name="hf", batch_size=8), model, tokenizer, seed=0)
     assert type(hf) is HFEngine and hf.batch_size == 8
     cfg = RolloutConfig(name="budget_forcing", batch_size=8, forcing=ForcingConfig(max_waits=2, wait_text="?"))
-    forced = build_engine(cfg, model, tokenizer)
+    forced = build_engine(cfg, model, tokenizer, seed=0)
     assert type(forced) is BudgetForcingEngine and forced.forcing == cfg.forcing
     assert forced.decoder.batch_size == 8 and forced.wait_ids == tokenizer.encode("?", add_special_tokens=False)
-    vllm = build_engine(RolloutConfig(name="vllm", vllm=VLLMConfig(max_prompt_tokens=32)), model, tokenizer, max_new_tokens=16)
+    cfg = RolloutConfig(name="vllm", vllm=VLLMConfig(max_prompt_tokens=32))
+    vllm = build_engine(cfg, model, tokenizer, seed=0, max_new_tokens=16)
     try:
         assert type(vllm) is VLLMEngine and vllm.max_model_len == 32 + 16
     finally:
@@ -59,7 +60,7 @@ def test_the_factory_builds_each_engine_from_its_section():
 
 def test_budget_forcing_follows_the_weights_its_decoder_is_given():
     model, tokenizer = build_tiny(SMALL)
-    engine = build_engine(RolloutConfig(name="budget_forcing"), model, tokenizer)
+    engine = build_engine(RolloutConfig(name="budget_forcing"), model, tokenizer, seed=0)
     other, _ = build_tiny(SMALL)
     engine.start(torch.device("cpu"))
     engine.sync_weights(other)

@@ -12,7 +12,7 @@ from lcpo.models.tiny import build_tiny
 def _collector(workers: int = 0) -> RolloutCollector:
     model, tokenizer = build_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
     return RolloutCollector(
-        HFEngine(model, tokenizer), Grader(workers=workers), build_reward(RewardConfig(name="mixed")),
+        HFEngine(model, tokenizer, batch_size=64), Grader(workers=workers), build_reward(RewardConfig(name="mixed")),
         SamplingConfig(temperature=1.0, max_new_tokens=12), group_size=4, pad_id=tokenizer.pad_token_id, seed=0,
     )
 
