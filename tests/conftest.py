@@ -37,8 +37,8 @@ FAST_TRAIN = [
 #: What makes the training config's tiny model and vLLM engine run on vLLM's CPU build: a head size its attention
 #: kernels take (32), float32, no start-up compilation, a small KV cache, a context that fits the prompts.
 REAL_VLLM_TRAIN = ["rollout=vllm", "model.tiny.hidden_size=64", "model.tiny.intermediate_size=128",
-                   "rollout.dtype=float32", "rollout.enforce_eager=true", "rollout.cpu_kv_cache_gib=0.25",
-                   "rollout.max_prompt_tokens=128"]
+                   "rollout.vllm.dtype=float32", "rollout.vllm.enforce_eager=true", "rollout.vllm.cpu_kv_cache_gib=0.25",
+                   "rollout.vllm.max_prompt_tokens=128"]
 
 
 def require_real_vllm() -> None:

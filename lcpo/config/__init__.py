@@ -3,8 +3,8 @@
 YAML files under ``conf/`` choose values; these dataclasses fix the keys and types (a typo'd key or a string for
 a float fails at compose time) and their ``__post_init__`` checks ranges with messages that name the key.
 ``validate`` converts a composed DictConfig into these objects, which runs those checks, then checks the rules
-that span groups. The package depends only on ``lcpo.algo.budgets``, ``lcpo.algo.losses`` and ``lcpo.rollout.base``, so
-anything may import it without a cycle.
+that span groups. The package depends only on the algo layer (``lcpo.algo``), so anything above may import it
+without a cycle.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from lcpo.config.logger import LoggerConfig
 from lcpo.config.model import DTYPES, ModelConfig, TinyModelConfig
 from lcpo.config.prompt import PromptConfig
 from lcpo.config.reward import BUDGET_AWARE, REWARD_NAMES, RewardConfig
-from lcpo.config.rollout import RolloutConfig
+from lcpo.config.rollout import ForcingConfig, RolloutConfig, VLLMConfig
 from lcpo.config.task import BUDGET_IN_TRACE, SyntheticTaskConfig, TaskConfig
 from lcpo.config.train import TrainConfig, check_cross_group
 from lcpo.config.trainer import TrainerConfig
@@ -93,8 +93,8 @@ register()
 
 __all__ = [
     "AlgoConfig", "BUDGET_AWARE", "BUDGET_IN_TRACE", "BudgetConfig", "CONF_DIR", "DTYPES", "EvalGrid",
-    "EvaluateConfig", "FORCED", "LoggerConfig", "ModelConfig", "PromptConfig", "REWARD_NAMES", "RewardConfig",
-    "RolloutConfig", "SyntheticTaskConfig", "TaskConfig", "TinyModelConfig", "TrainConfig", "TrainerConfig",
-    "ValidationConfig", "WarmstartConfig", "WarmstartRunConfig", "check_known_keys", "compose_config", "register",
-    "to_schema", "validate",
+    "EvaluateConfig", "FORCED", "ForcingConfig", "LoggerConfig", "ModelConfig", "PromptConfig", "REWARD_NAMES",
+    "RewardConfig", "RolloutConfig", "SyntheticTaskConfig", "TaskConfig", "TinyModelConfig", "TrainConfig",
+    "TrainerConfig", "VLLMConfig", "ValidationConfig", "WarmstartConfig", "WarmstartRunConfig", "check_known_keys",
+    "compose_config", "register", "to_schema", "validate",
 ]

@@ -125,7 +125,7 @@ def _engine(
             path = Path(scratch)
         else:
             path, tokenizer = Path(spec), load_tokenizer(spec)
-        engine = VLLMEngine.standalone(path, tokenizer, rollout, plan.max_new_tokens, seed=plan.grid.seed)
+        engine = VLLMEngine.standalone(path, tokenizer, rollout.vllm, plan.max_new_tokens, seed=plan.grid.seed)
     return engine, tokenizer
 
 
@@ -242,7 +242,8 @@ def _generate(
     rollout: RolloutConfig,
     advance: Callable[[int], None],
 ) -> list[list[Completion]]:
-    """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates)."""
+    """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates). Every
+    engine is given the cell's budget: budget forcing enforces it, the others leave it to the prompt."""
     mode = Mode(grid.forced_prompt) if cell.mode == FORCED else cell.mode
     spec = BudgetSpec(Mode.NONE, None) if mode is Mode.NONE else BudgetSpec(mode, cell.budget)
     sampling = rollout.sampling(grid.cap(cell.mode, cell.budget))
@@ -252,8 +253,8 @@ def _generate(
     groups: list[list[Completion]] = []
     for start in range(0, len(prompts), step):
         chunk = prompts[start : start + step]
-        extra = {"budgets": [cell.budget] * len(chunk)} if cell.mode == FORCED else {}
-        groups.extend(engine.generate(chunk, grid.samples, sampling, seed=grid.seed + cell.seed + start, **extra))
+        seed = grid.seed + cell.seed + start
+        groups.extend(engine.generate(chunk, grid.samples, sampling, budgets=[cell.budget] * len(chunk), seed=seed))
         advance(len(chunk))
     return groups
 

@@ -47,11 +47,19 @@ class RolloutEngine(Protocol):
         ...
 
     def generate(
-        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, *, seed: int | None = None
+        self,
+        prompts: Sequence[str],
+        n: int,
+        sampling: SamplingConfig,
+        *,
+        budgets: Sequence[int] | None = None,
+        seed: int | None = None,
     ) -> list[list[Completion]]:
         """Returns one list of ``n`` completions per prompt, in prompt order.
 
-        ``seed`` seeds this call: engines that seed each request (vLLM) derive one seed per row from it
+        ``budgets`` holds each prompt's thinking budget in tokens: an engine that enforces the budget by decoding
+        (s1 budget forcing) needs it; the others ignore it (a policy learns its budget from the prompt). ``seed``
+        seeds this call: engines that seed each request (vLLM) derive one seed per row from it
         (:func:`lcpo.algo.seeds.row_seed`); HF generate draws from torch's global generator, which the caller seeds.
         """
         ...
@@ -68,8 +76,3 @@ class RolloutEngine(Protocol):
         """Releases everything the engine holds; it is not used afterwards."""
         ...
 
-
-def encode_prompts(tokenizer, prompts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
-    """The token ids every engine conditions on. Prompts are complete strings (a chat template already put its BOS
-    in), so no special tokens are added by default: adding them again would give R1-style tokenizers two BOS."""
-    return [list(ids) for ids in tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]]

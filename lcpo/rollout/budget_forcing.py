@@ -21,6 +21,7 @@ model tokens). The answer tokens (EOS included if emitted) come on top. Hence, w
 budget: ``length == N + answer_tokens``. It is shorter only when the waits run out before the budget. A removed
 end marker or EOS is replaced, not kept, so it is not counted (it is not part of the response).
 
+The knobs are the ``rollout.forcing`` section (:class:`lcpo.config.rollout.ForcingConfig`).
 Continuations re-encode the prompt plus the response so far (no KV cache across waits), like the reference's
 vLLM loop; rows are batched across prompts and samples.
 """
@@ -31,11 +32,16 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from lcpo.algo.batching import left_pad
+from lcpo.config.rollout import ForcingConfig
 from lcpo.rollout.base import Completion, SamplingConfig
-from lcpo.rollout.hf import HFEngine, generation_config
+from lcpo.rollout.hf import HFEngine
+
+#: The end-of-thinking marker that the model's own stops are recognised by.
+END_THINK = "</think>"
+
 
 @dataclass
 class ForcedCompletion(Completion):
@@ -60,41 +66,49 @@ class _Row:
         return self.think_limit - len(self.tokens)
 
 
-class BudgetForcingEngine(HFEngine):
+class BudgetForcingEngine:
     """A :class:`lcpo.rollout.base.RolloutEngine` that forces each response to think for its token budget.
 
-    Budgets come per prompt through ``generate(..., budgets=[...])``; without them every prompt gets
-    ``sampling.max_new_tokens``. Thinking samples with ``sampling``; the answer is greedy.
+    It decodes with the live model of ``decoder`` (an :class:`HFEngine`, whose tokenizer, batch size and lifecycle
+    it shares), in continuations that transformers' ``generate`` stops at the end-of-thinking marker. Budgets come
+    per prompt through ``generate(..., budgets=[...])``; without them every prompt gets ``sampling.max_new_tokens``.
+    Thinking samples with ``sampling``; the answer is greedy.
     """
 
-    def __init__(
-        self,
-        model: PreTrainedModel,
-        tokenizer,
-        *,
-        batch_size: int,
-        max_waits: int,
-        wait_text: str,
-        answer_cue: str,
-        answer_max_tokens: int,
-        end_at_line: bool,
-        end_think: str = "</think>",
-        add_special_tokens: bool = False,
-    ):
-        if max_waits < 0 or answer_max_tokens < 1:
-            raise ValueError(f"need max_waits >= 0 and answer_max_tokens >= 1; got {max_waits}, {answer_max_tokens}")
-        super().__init__(model, tokenizer, batch_size=batch_size, add_special_tokens=add_special_tokens)
-        self.max_waits = max_waits
-        self.answer_max_tokens = answer_max_tokens
-        self.end_think = end_think
-        self.end_at_line = end_at_line
-        self.wait_ids = tokenizer.encode(wait_text, add_special_tokens=False)
-        self.cue_ids = tokenizer.encode(answer_cue, add_special_tokens=False)
+    def __init__(self, decoder: HFEngine, forcing: ForcingConfig):
+        self.decoder = decoder
+        self.forcing = forcing
+        self.wait_ids = self.tokenizer.encode(forcing.wait_text, add_special_tokens=False)
+        self.cue_ids = self.tokenizer.encode(forcing.answer_cue, add_special_tokens=False)
         if not self.wait_ids:
-            raise ValueError("wait_text must encode to at least one token")
+            raise ValueError("rollout.forcing.wait_text must encode to at least one token")
         # Tokens to decode when looking for the marker: enough for one token per character, which covers a marker
         # the model spells out piece by piece even where the tokenizer also has it as one token.
-        self._window = len(end_think) + 2
+        self._window = len(END_THINK) + 2
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.decoder.model
+
+    @property
+    def tokenizer(self):
+        return self.decoder.tokenizer
+
+    @property
+    def eos_ids(self) -> set[int]:
+        return self.decoder.eos_ids
+
+    def start(self, device: torch.device) -> None:
+        self.decoder.start(device)
+
+    def offload(self) -> None:
+        self.decoder.offload()
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        self.decoder.sync_weights(model)
+
+    def close(self) -> None:
+        self.decoder.close()
 
     @torch.no_grad()
     def generate(
@@ -102,11 +116,12 @@ class BudgetForcingEngine(HFEngine):
         prompts: Sequence[str],
         n: int,
         sampling: SamplingConfig,
-        budgets: Sequence[int] | None = None,
         *,
+        budgets: Sequence[int] | None = None,
         seed: int | None = None,
     ) -> list[list[ForcedCompletion]]:
-        """``n`` budget-forced completions per prompt, in prompt order; ``budgets[i]`` is prompt ``i``'s budget."""
+        """``n`` budget-forced completions per prompt, in prompt order; ``budgets[i]`` is prompt ``i``'s budget.
+        Sampling draws from torch's global generator (seeded by the caller), so ``seed`` is not used."""
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         budgets = [sampling.max_new_tokens] * len(prompts) if budgets is None else list(budgets)
@@ -119,7 +134,7 @@ class BudgetForcingEngine(HFEngine):
                 )
         rows = []
         for prompt, budget in zip(prompts, budgets):
-            prompt_ids = self.tokenizer.encode(prompt, add_special_tokens=self.add_special_tokens)
+            prompt_ids = self.tokenizer.encode(prompt, add_special_tokens=self.decoder.add_special_tokens)
             rows.extend(_Row(prompt_ids, budget - len(self.cue_ids)) for _ in range(n))
 
         was_training = self.model.training
@@ -147,12 +162,12 @@ class BudgetForcingEngine(HFEngine):
     def _think(self, rows: list[_Row], sampling: SamplingConfig) -> None:
         """Runs the thinking phase of every row to its end, then appends the answer cue."""
         while active := [row for row in rows if row.thinking]:
-            for start in range(0, len(active), self.batch_size):
-                chunk = active[start : start + self.batch_size]
+            for start in range(0, len(active), self.decoder.batch_size):
+                chunk = active[start : start + self.decoder.batch_size]
                 for row, new in zip(chunk, self._continue(chunk, sampling)):
                     self._advance(row, new)
         for row in rows:
-            if self.end_at_line and row.room <= 0:
+            if self.forcing.end_at_line and row.room <= 0:
                 self._drop_unfinished_line(row.tokens)
             row.tokens.extend(self.cue_ids)
 
@@ -165,7 +180,7 @@ class BudgetForcingEngine(HFEngine):
         """Appends one continuation; an early stop becomes a "Wait" while waits and budget are left."""
         row.tokens.extend(new)
         stopped = self._strip_stop(row.tokens)
-        if stopped and row.waits < self.max_waits and row.room > 0:
+        if stopped and row.waits < self.forcing.max_waits and row.room > 0:
             row.tokens.extend(self.wait_ids[: row.room])
             row.waits += 1
         else:
@@ -183,7 +198,7 @@ class BudgetForcingEngine(HFEngine):
             tokens.pop()
             return True
         window = tokens[-self._window :]
-        start = self._decode(window).rfind(self.end_think)
+        start = self._decode(window).rfind(END_THINK)
         if start < 0:
             return False
         keep = len(window)
@@ -196,7 +211,7 @@ class BudgetForcingEngine(HFEngine):
         return self.tokenizer.decode(list(tokens), skip_special_tokens=False)
 
     def _has_marker(self, tokens: Sequence[int]) -> bool:
-        return self.end_think in self._decode(tokens[-self._window :])
+        return END_THINK in self._decode(tokens[-self._window :])
 
     def _continue(self, rows: list[_Row], sampling: SamplingConfig) -> list[list[int]]:
         """One ``generate`` call continuing each row up to its room, EOS, or a newly emitted end marker."""
@@ -205,9 +220,7 @@ class BudgetForcingEngine(HFEngine):
         sequences = self.model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            generation_config=generation_config(
-                sampling, self.tokenizer.pad_token_id, self.eos_ids, max_new_tokens=max(row.room for row in rows)
-            ),
+            generation_config=self._generation_config(sampling, max(row.room for row in rows)),
             stopping_criteria=StoppingCriteriaList([stop]),
         )
         new_tokens = sequences[:, input_ids.shape[1] :].tolist()
@@ -221,13 +234,11 @@ class BudgetForcingEngine(HFEngine):
 
     def _answer(self, rows: list[_Row]) -> list[list[int]]:
         """Greedy answers of at most ``answer_max_tokens`` after the cue, cut after the first EOS."""
-        config = generation_config(
-            SamplingConfig(temperature=0.0), self.tokenizer.pad_token_id, self.eos_ids, max_new_tokens=self.answer_max_tokens
-        )
+        config = self._generation_config(SamplingConfig(temperature=0.0), self.forcing.answer_max_tokens)
         eos_ids = self.eos_ids
         answers: list[list[int]] = []
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
+        for start in range(0, len(rows), self.decoder.batch_size):
+            chunk = rows[start : start + self.decoder.batch_size]
             input_ids, attention_mask = self._pad([row.prompt_ids + row.tokens for row in chunk])
             sequences = self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, generation_config=config
@@ -236,6 +247,19 @@ class BudgetForcingEngine(HFEngine):
                 end = next((j + 1 for j, t in enumerate(tokens) if t in eos_ids), len(tokens))
                 answers.append(tokens[:end])
         return answers
+
+    def _generation_config(self, sampling: SamplingConfig, max_new_tokens: int) -> GenerationConfig:
+        """transformers' ``GenerationConfig`` for ``sampling`` with cap ``max_new_tokens``; temperature 0 is greedy."""
+        greedy = sampling.temperature == 0
+        return GenerationConfig(
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None if greedy else sampling.top_k,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.eos_ids),
+        )
 
     def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pads token lists into ``input_ids`` and ``attention_mask`` on the model's device."""

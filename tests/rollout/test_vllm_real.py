@@ -24,7 +24,7 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engines in this 
 import torch  # noqa: E402
 
 from lcpo.cli.train import build  # noqa: E402
-from lcpo.config import EvalGrid, RolloutConfig, TinyModelConfig  # noqa: E402
+from lcpo.config import EvalGrid, RolloutConfig, TinyModelConfig, VLLMConfig  # noqa: E402
 from lcpo.eval.run import evaluate_models  # noqa: E402
 from lcpo.models.tiny import build_tiny, save_tiny  # noqa: E402
 from lcpo.rollout import SamplingConfig  # noqa: E402
@@ -36,8 +36,8 @@ from lcpo.training.update import response_logprobs  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 SMALL = TinyModelConfig(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128)
-CFG = RolloutConfig(name="vllm", max_new_tokens=16, max_prompt_tokens=64, dtype="float32", enforce_eager=True,
-                    cpu_kv_cache_gib=0.25)
+CFG = RolloutConfig(name="vllm", max_new_tokens=16, vllm=VLLMConfig(max_prompt_tokens=64, dtype="float32",
+                                                                  enforce_eager=True, cpu_kv_cache_gib=0.25))
 SAMPLING = SamplingConfig(temperature=1.0, max_new_tokens=16)
 #: The engine's sampling log-probs against the trainer's for the same tokens, float32 on the CPU build: measured
 #: 1.6e-7 mean and 9.5e-7 max per token (this model, temperatures 0.6-1.0, 4,700 tokens), and
@@ -61,7 +61,7 @@ def policy():
 @pytest.fixture(scope="module")
 def engine(policy):
     model, tokenizer = policy
-    engine = VLLMEngine.colocated(model, tokenizer, CFG, CFG.max_new_tokens, seed=0)
+    engine = VLLMEngine.colocated(model, tokenizer, CFG.vllm, CFG.max_new_tokens, seed=0)
     engine.start(torch.device("cpu"))
     engine.sync_weights(model)
     yield engine
@@ -94,7 +94,7 @@ def test_vllm_a_collective_works_after_an_engine_that_joined_the_group_closes():
         torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
     try:
         model, tokenizer = build_tiny(SMALL)
-        engine = VLLMEngine.colocated(model, tokenizer, CFG, CFG.max_new_tokens, seed=0)
+        engine = VLLMEngine.colocated(model, tokenizer, CFG.vllm, CFG.max_new_tokens, seed=0)
         engine.start(torch.device("cpu"))
         engine.sync_weights(model)
         engine.generate(["1+2 = ?"], 1, SAMPLING, seed=0)
@@ -122,7 +122,7 @@ def test_vllm_prompts_are_the_hf_token_ids_and_over_long_ones_name_the_key(polic
     _, tokenizer = policy
     (group,) = engine.generate([f"{tokenizer.bos_token}1+2 = ?"], 1, SAMPLING, seed=1)
     assert group[0].prompt_ids == [tokenizer.bos_token_id] + tokenizer("1+2 = ?", add_special_tokens=False).input_ids
-    with pytest.raises(ValueError, match="rollout.max_prompt_tokens"):
+    with pytest.raises(ValueError, match="rollout.vllm.max_prompt_tokens"):
         engine.generate(["x" * (CFG.max_prompt_tokens + 1)], 1, SAMPLING)
 
 
@@ -211,7 +211,7 @@ def test_vllm_evaluation_releases_each_engine_before_the_next(tmp_path, monkeypa
     monkeypatch.setattr(VLLMEngine, "close", recording_close)
     folders = {name: save_tiny(*build_tiny(replace(SMALL, seed=i)), tmp_path / name) for i, name in enumerate("ab")}
     grid = EvalGrid(budgets=[8], modes=["exact"], samples=2, problems=2)
-    rollout = replace(CFG, temperature=0.6, max_prompt_tokens=256)
+    rollout = replace(CFG, temperature=0.6, vllm=replace(CFG.vllm, max_prompt_tokens=256))
     rows = evaluate_models(folders, [SyntheticTask()], grid, rollout=rollout, progress=False)
     assert [r["model"] for r in rows] == ["a", "b"]
     assert opened == ["open a", "close", "open b", "close"]
