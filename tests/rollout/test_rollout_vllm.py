@@ -18,7 +18,7 @@ from lcpo.rollout.vllm import VLLMEngine
 from lcpo.algo.seeds import row_seed
 from lcpo.tasks.synthetic import SyntheticTask
 from lcpo.models.tiny import BOS, build_tiny, save_tiny
-from lcpo.cli.train import build
+from lcpo.training.build import build
 from lcpo.training.update import response_logprobs
 
 SMALL = TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)

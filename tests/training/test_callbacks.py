@@ -5,13 +5,15 @@ import math
 
 import pytest
 
+from lcpo.eval.rows import EvalRow
+from lcpo.training.build import run
 from lcpo.training.callbacks import validation_scalars
-from lcpo.cli.train import run
 
 
 def _row(mode, budget, tokens, accuracy, over=0.0):
-    return {"mode": mode, "budget": budget, "mean_tokens": tokens, "accuracy": accuracy,
-            "rel_error": (tokens - budget) / budget, "over_budget_share": over}
+    return EvalRow(model="policy", task="synthetic", mode=mode, budget=budget, n=1, samples=1, k=1,
+                   accuracy=accuracy, pass_at_k=accuracy, mean_tokens=tokens, length_std=0.0,
+                   rel_error=(tokens - budget) / budget, over_budget_share=over, truncated_share=0.0)
 
 
 def test_validation_scalars_per_budget_and_over_the_grid():

@@ -24,7 +24,7 @@ from lcpo.training.checkpoints import (
     resolve_ckpt_path,
     save_atomic,
 )
-from lcpo.cli.train import run
+from lcpo.training.build import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
