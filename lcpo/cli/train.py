@@ -8,13 +8,17 @@ Examples::
 
 The run is wired and run by :mod:`lcpo.training.build`; this module is the Hydra entry point. In a multirun, a job
 whose folder already holds a finished run (``finished.json``) of the same config is skipped, so a sweep stopped
-part-way is completed by running it again into the same folder (``hydra.sweep.dir=multirun/<sweep>/<date>``).
+part-way is completed by running it again into the same folder (``hydra.sweep.dir=multirun/<sweep>/<date>``); a
+job whose finished run had another config is refused, naming the keys. Hydra rewrites a job's ``.hydra/`` record
+before the job starts, so a finished job keeps a copy (``.hydra.finished``) that is put back when it is skipped or
+refused: the sweep report reads the overrides the run was made with.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import hydra
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Keys that may differ between a finished sweep job and its rerun: how to resume, not what is run.
 RESUME_KEYS = ("ckpt_path",)
+#: A finished sweep job's copy of its Hydra record (``.hydra/``), as it was when the run was made.
+HYDRA_RECORD = ".hydra.finished"
 
 
 def sweep_job_name() -> str | None:
@@ -46,6 +52,32 @@ def in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def hydra_record() -> Path:
+    """This job's ``.hydra/`` folder (config, overrides)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir)
+
+
+def sweep_job(cfg: TrainConfig) -> dict[str, float]:
+    """A multirun job: skipped when its folder holds a finished run of ``cfg`` (its Hydra record put back), run
+    otherwise (its Hydra record kept once it has finished)."""
+    out, record = Path(cfg.output_dir), hydra_record()
+    try:
+        metrics = finished_metrics(cfg)
+    finally:
+        if (out / HYDRA_RECORD).is_dir():
+            shutil.copytree(out / HYDRA_RECORD, record, dirs_exist_ok=True)
+    if metrics is not None:
+        log.info("%s: finished already (%s); skipped", out, FINISHED)
+        return metrics
+    metrics = run(cfg)
+    if (out / FINISHED).is_file() and record.is_dir():
+        shutil.copytree(record, out / HYDRA_RECORD, dirs_exist_ok=True)
+    return metrics
 
 
 def finished_metrics(cfg: TrainConfig) -> dict[str, float] | None:
@@ -71,11 +103,7 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final mean reward (the value a sweeper would optimise)."""
     train_cfg = validate(cfg)
     train_cfg.logger.name = train_cfg.logger.name or sweep_job_name()
-    metrics = finished_metrics(train_cfg) if in_multirun() else None
-    if metrics is not None:
-        log.info("%s: finished already (%s); skipped", train_cfg.output_dir, FINISHED)
-    else:
-        metrics = run(train_cfg)
+    metrics = sweep_job(train_cfg) if in_multirun() else run(train_cfg)
     return metrics.get("reward/mean", float("nan"))
 
 
