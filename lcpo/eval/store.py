@@ -7,8 +7,9 @@ Layout under an evaluation's output folder::
 
 A cell is done when its file exists: it is written to a temporary name and renamed, so a file is never partial.
 A second evaluation into the same folder loads the done cells instead of sampling them again, and refuses to start
-(naming the keys) when a model's ``setup.json`` differs from its own setup: cells made with another grid, sampling,
-prompt, problem list or model cannot be mixed into one report.
+(naming the keys) when a model with finished cells has a ``setup.json`` that differs from its own setup: cells made
+with another grid, sampling, prompt, problem list or model cannot be mixed into one report. ``setup.json`` is
+written with a model's first finished cell, so a run that failed before finishing any cell blocks nothing.
 """
 
 from __future__ import annotations
@@ -48,21 +49,21 @@ class CellStore:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.root = self.folder / CELLS_DIR
+        self.setups: dict[str, dict[str, Any]] = {}
 
     def claim(self, model: str, own: Mapping[str, Any]) -> None:
-        """Records ``own`` as the setup of ``model``'s cells, or checks it against the one recorded; raises
-        ``ValueError`` naming every key that differs."""
-        path = self.root / _safe(model) / SETUP
+        """Checks ``own``, the setup of ``model``'s cells, against the one recorded with its finished cells; raises
+        ``ValueError`` naming every key that differs. ``own`` is recorded with the model's first finished cell."""
         own = json.loads(json.dumps(own))  # as it reads back from JSON
-        if path.is_file():
+        path = self.root / _safe(model) / SETUP
+        if path.is_file() and any(p.name != SETUP for p in path.parent.glob("*/*.json")):
             detail = differences(json.loads(path.read_text(encoding="utf-8")), own)
             if detail:
                 raise ValueError(
                     f"{self.folder}: holds cells of model {model!r} made with another setup ({detail}); evaluate into "
                     f"another output_dir, or delete {path.parent} to recompute them"
                 )
-            return
-        _write_json(path, own)
+        self.setups[model] = own
 
     def finished(self) -> set[tuple[str, str, str, int]]:
         """The keys ``(model, task, mode, budget)`` of every cell on disk."""
@@ -77,6 +78,10 @@ class CellStore:
         return EvalRow.from_dict(json.loads(self._path(cell.key).read_text(encoding="utf-8"))["row"])
 
     def save(self, cell: Cell, result: CellResult) -> None:
+        """Writes a finished cell (and, with a model's first cell, the setup :meth:`claim` was given)."""
+        setup_path = self.root / _safe(cell.model) / SETUP
+        if cell.model in self.setups:
+            _write_json(setup_path, self.setups.pop(cell.model))
         _write_json(self._path(cell.key), {"row": result.row.to_dict(), "samples": result.samples})
 
     def samples(self, row: EvalRow) -> list[dict]:

@@ -76,7 +76,12 @@ def test_an_interrupted_evaluation_resumes_and_reports_as_an_uninterrupted_one(m
     assert report(rows, folder) == whole
 
 
-def test_a_folder_made_with_another_setup_is_refused_naming_the_keys(models, tmp_path):
+def test_a_folder_made_with_another_setup_is_refused_naming_the_keys(models, tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:  # a run that finished no cell leaves nothing that blocks another setup
+        count_cells(patch, stop_after=0)
+        with pytest.raises(Interrupted):
+            evaluate_models({"a": models["a"]}, [SyntheticTask()], replace(GRID, samples=1), progress=False,
+                            output_dir=tmp_path)
     evaluate_models({"a": models["a"]}, [SyntheticTask()], GRID, progress=False, output_dir=tmp_path)
     cases = [
         (dict(grid=replace(GRID, budgets=[8, 24])), "grid.budgets"),

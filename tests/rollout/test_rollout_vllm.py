@@ -147,16 +147,16 @@ def test_vllm_resumed_run_samples_from_the_restored_weights(fake_vllm, compose_t
 
 
 def test_vllm_evaluation_builds_one_engine_per_model_and_shuts_it_down(fake_vllm, tmp_path, monkeypatch):
-    import lcpo.eval.run
+    import lcpo.eval.engines
 
     def no_transformers_copy(*args, **kwargs):
         raise AssertionError("rollout=vllm must not load the model with transformers as well")
 
-    monkeypatch.setattr(lcpo.eval.run, "load_pretrained", no_transformers_copy)
+    monkeypatch.setattr(lcpo.eval.engines, "load_pretrained", no_transformers_copy)
     folders = {name: save_tiny(*build_tiny(replace(SMALL, seed=i)), tmp_path / name) for i, name in enumerate("ab")}
     grid = EvalGrid(budgets=[8], modes=["exact"], samples=2, problems=2)
     rows = evaluate_models(folders, [SyntheticTask()], grid, rollout=replace(CFG, temperature=0.6), progress=False)
-    assert [r["model"] for r in rows] == ["a", "b"]
+    assert [r.model for r in rows] == ["a", "b"]
     events = [(number, event) for number, event, _ in fake_vllm.CALLS]
     assert events == [(0, "init"), (0, "generate"), (0, "shutdown"), (1, "init"), (1, "generate"), (1, "shutdown")]
     (_, _, init_a) = fake_vllm.CALLS[0]
