@@ -69,9 +69,9 @@ def run(steps: int, prompts: int, samples: int, max_new_tokens: int, shape: dict
         budget=BudgetConfig(low=max(1, max_new_tokens // 10), high=max_new_tokens),
     )
     module, datamodule = build_parts(cfg, policy, tokenizer)
-    algo = cfg.algo
     timings = _Timings()
-    trainer = L.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed", max_steps=steps * algo.updates_per_step,
+    trainer = L.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed",
+                        max_steps=steps * cfg.algo.updates_per_step,
                         max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[timings], use_distributed_sampler=False)
     if gpu:

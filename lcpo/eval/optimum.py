@@ -76,8 +76,9 @@ def running_answer(task: SyntheticTask, problem: Problem, lines: int) -> str:
 
 
 def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> list[EvalRow]:
-    """Report rows (one sample a problem; none truncated: every length the policy picks fits the cap) of the best policy ("lcpo") and of a policy
-    that always solves fully without check lines ("base"), on ``grid``'s problems, modes and budgets."""
+    """Report rows (one sample a problem; none truncated: every length the policy picks fits the cap) of the best
+    policy ("lcpo") and of a policy that always solves fully without check lines ("base"), on ``grid``'s problems,
+    modes and budgets."""
     if reward.name == "kimi":
         raise ValueError("reward=kimi scores a sample against its group: no single best response exists for it")
     problems = task.eval_set(grid.problems, grid.seed)

@@ -118,7 +118,9 @@ def build_callbacks(cfg: TrainConfig, out: Path) -> list[L.Callback]:
         ),
         HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.export_dtype),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
-        LearningSignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),
+        LearningSignalWatch(
+            cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps
+        ),
         StepMetricsCarry(),
     ]
     if cfg.trainer.val_every_n_steps:
