@@ -75,9 +75,12 @@ def evaluate_models(
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, disable=not progress) as bar:
         tracker = bar.add_task("evaluate", total=len(named) * plan.problems_per_model)
+
+        def advance(problems: int, description: str) -> None:
+            bar.update(tracker, advance=problems, description=description)
+
         for name, spec in named.items():
             cells = list(plan.cells(labels[name]))
-            advance = lambda k, d: bar.update(tracker, advance=k, description=d)  # noqa: E731
             if all(cell.key in done for cell in cells):
                 rows += run_cells(plan, cells, None, None, advance, store, done)
                 continue

@@ -79,9 +79,8 @@ class CellStore:
 
     def save(self, cell: Cell, result: CellResult) -> None:
         """Writes a finished cell (and, with a model's first cell, the setup :meth:`claim` was given)."""
-        setup_path = self.root / _safe(cell.model) / SETUP
         if cell.model in self.setups:
-            _write_json(setup_path, self.setups.pop(cell.model))
+            _write_json(self.root / _safe(cell.model) / SETUP, self.setups.pop(cell.model))
         _write_json(self._path(cell.key), {"row": result.row.to_dict(), "samples": result.samples})
 
     def samples(self, row: EvalRow) -> list[dict]:

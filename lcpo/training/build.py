@@ -12,7 +12,7 @@ import logging
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import lightning as L
 import torch
@@ -78,8 +78,9 @@ def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any) -> L
     )
 
 
-def build_datamodule(cfg: TrainConfig, tokenizer: Any, module: LCPOModule) -> PromptDataModule:
-    """The prompt stream of ``cfg``'s task and budgets, which resumes at the module's rollout step."""
+def build_datamodule(cfg: TrainConfig, tokenizer: Any, start_step: Callable[[], int]) -> PromptDataModule:
+    """The prompt stream of ``cfg``'s task and budgets, which starts at ``start_step()`` (in a run, the module's
+    rollout step, so a resumed run continues)."""
     task = build_task(cfg.task)
     return PromptDataModule(
         task=task,
@@ -87,7 +88,7 @@ def build_datamodule(cfg: TrainConfig, tokenizer: Any, module: LCPOModule) -> Pr
         build_prompt=PromptBuilder(cfg.prompt, tokenizer),
         prompts_per_step=cfg.algo.prompts_per_step,
         seed=cfg.seed,
-        start_step=lambda: module.rollout_step,
+        start_step=start_step,
         epochs=build_epochs(cfg.task, task, cfg.seed),
     )
 
@@ -98,7 +99,7 @@ def build_parts(cfg: TrainConfig, policy: torch.nn.Module | None = None,
     if policy is None:
         policy, tokenizer = load_policy(cfg.model)
     module = build_module(cfg, policy, tokenizer)
-    return module, build_datamodule(cfg, tokenizer, module)
+    return module, build_datamodule(cfg, tokenizer, lambda: module.rollout_step)
 
 
 def build_callbacks(cfg: TrainConfig, out: Path) -> list[L.Callback]:
