@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 
 from lcpo.algo import metrics
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.algo.grading import Grader
 from lcpo.config import FORCED, EvalGrid, RolloutConfig
 from lcpo.eval.plan import Cell
@@ -49,8 +49,8 @@ def generate(
     advance: Callable[[int], None],
 ) -> list[list[Completion]]:
     """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates)."""
-    mode = grid.forced_prompt if cell.mode == FORCED else cell.mode
-    spec = BudgetSpec("none", None) if mode == "none" else BudgetSpec(mode, cell.budget)
+    mode = Mode(grid.forced_prompt) if cell.mode == FORCED else cell.mode
+    spec = BudgetSpec(Mode.NONE, None) if mode is Mode.NONE else BudgetSpec(mode, cell.budget)
     sampling = rollout.sampling(grid.cap(cell.mode, cell.budget))
     prompts = [build_prompt(p, spec) for p in cell.problems]
     torch.manual_seed(grid.seed + cell.seed)
@@ -69,14 +69,14 @@ def score(cell: Cell, groups: list[list[Completion]], grid: EvalGrid) -> CellRes
     correct = grade(cell, groups)
     lengths = [[c.length for c in g] for g in groups]
     samples = [
-        {"model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget, "problem": problem.id,
+        {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget, "problem": problem.id,
          "answer": problem.answer, "length": c.length, "correct": ok, "finish_reason": c.finish_reason, "text": c.text}
         for problem, group, marks in zip(cell.problems, groups, correct)
         for c, ok in zip(group, marks)
     ]
     flat = [n for g in lengths for n in g]
     row = EvalRow(
-        model=cell.model, task=cell.task.name, mode=cell.mode, budget=cell.budget, n=len(cell.problems),
+        model=cell.model, task=cell.task.name, mode=str(cell.mode), budget=cell.budget, n=len(cell.problems),
         samples=grid.samples, k=grid.k, **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
         truncated_share=sum(c.truncated for g in groups for c in g) / len(flat), lengths=flat,
     )

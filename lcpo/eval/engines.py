@@ -46,7 +46,7 @@ def open_engine(
     an engine over the transformers model loaded onto ``device``."""
     if rollout.name != "vllm":
         model, tokenizer = load(spec, dtype, attn_implementation, device)
-        return build_engine(rollout, model, tokenizer), tokenizer
+        return build_engine(rollout, model, tokenizer, seed=seed), tokenizer
     from lcpo.rollout.vllm import VLLMEngine
 
     with tempfile.TemporaryDirectory(prefix="lcpo-eval-") as scratch:

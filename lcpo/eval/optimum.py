@@ -28,7 +28,7 @@ import torch
 from lcpo.algo import metrics
 from lcpo.eval.acceptance import demo_bars
 from lcpo.eval.rows import EvalRow
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import EvalGrid, RewardConfig, TrainConfig
 from lcpo.config.task import SyntheticTaskConfig
 from lcpo.algo.rewards import RewardInputs
@@ -54,7 +54,7 @@ def best_lines(k: int, spec: BudgetSpec, cap: int, grid: tuple[int, int], cfg: S
     n = len(options)
     score = build_reward(reward)
     by_correct = [
-        score(RewardInputs.build([c] * n, [spec.mode] * n, [spec.budget] * n, lengths, cap, range(n)))
+        score(RewardInputs.build([c] * n, [spec] * n, lengths, cap, range(n)))
         for c in (True, False)
     ]
     chances = torch.tensor([1.0 if j >= k else stop_chance(k - j, cfg.max_value, cfg.modulus) for j in options])
@@ -96,7 +96,7 @@ def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> l
                     j = policy[len(p.meta["terms"])]
                     lines.append(length_grid[0] + length_grid[1] * j)
                     correct.append([running_answer(task, p, j) == p.answer])
-                rows.append(EvalRow(model=model, task=task.name, mode=mode, budget=budget, n=len(problems), samples=1,
+                rows.append(EvalRow(model=model, task=task.name, mode=str(mode), budget=budget, n=len(problems), samples=1,
                                     k=1, **metrics.group_metrics(correct, [[n] for n in lines], budget, 1),
                                     truncated_share=0.0, lengths=lines))
     return rows
@@ -106,6 +106,6 @@ def optimum_bars(cfg: TrainConfig) -> tuple[list[EvalRow], list[dict]]:
     """The best policy's rows and its demo bars under ``cfg``'s reward, task and evaluation grid (synthetic task)."""
     task = SyntheticTask(cfg.task.synthetic)
     rows = optimum_rows(task, cfg.reward, cfg.eval)
-    grid = task.length_grid(BudgetSpec("exact", max(cfg.eval.budgets)))
+    grid = task.length_grid(BudgetSpec(Mode.EXACT, max(cfg.eval.budgets)))
     # figures kept for reference only describe the real base model, which this stand-in is not
     return rows, [b for b in demo_bars(rows, grid) if b["ok"] is not None]

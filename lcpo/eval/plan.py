@@ -7,6 +7,7 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
+from lcpo.algo.budgets import Mode
 from lcpo.algo.grading import Grader
 from lcpo.config import FORCED, EvalGrid, PromptConfig, RolloutConfig
 from lcpo.tasks import Problem, Task
@@ -34,12 +35,12 @@ class Cell:
     model: str
     task: EvalTask
     problems: list[Problem]
-    mode: str
+    mode: Mode | str  # FORCED for s1 budget forcing
     budget: int
 
     @property
     def key(self) -> tuple[str, str, str, int]:
-        return self.model, self.task.name, self.mode, self.budget
+        return self.model, self.task.name, str(self.mode), self.budget
 
     @property
     def seed(self) -> int:
@@ -54,7 +55,7 @@ class Plan:
 
     tasks: list[EvalTask]
     problem_sets: dict[str, list[Problem]]
-    modes: list[str]
+    modes: list[Mode | str]  # budget modes, or FORCED alone for s1 budget forcing
     grid: EvalGrid
     rollout: RolloutConfig
     prompt: PromptConfig
@@ -66,7 +67,7 @@ class Plan:
         problem_sets = {t.name: t.task.eval_set(grid.problems, grid.seed) for t in eval_tasks}
         if len(problem_sets) != len(eval_tasks):
             raise ValueError(f"task names must be unique, got {[t.name for t in eval_tasks]}")
-        modes = [FORCED] if rollout.name == "budget_forcing" else list(grid.modes)
+        modes = [FORCED] if rollout.name == "budget_forcing" else [Mode(m) for m in grid.modes]
         return cls(eval_tasks, problem_sets, modes, grid, rollout, prompt)
 
     @property
