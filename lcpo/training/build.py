@@ -35,6 +35,7 @@ from lcpo.training.collector import RolloutCollector
 from lcpo.training.datamodule import PromptDataModule
 from lcpo.training.guards import LearningSignalWatch
 from lcpo.training.module import LCPOModule
+from lcpo.training.preemption import StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def build_callbacks(cfg: TrainConfig, out: Path) -> list[L.Callback]:
             cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps
         ),
         StepMetricsCarry(),
+        StopOnSignal(cfg.trainer.stop_signals, out),
     ]
     if cfg.trainer.val_every_n_steps:
         callbacks.append(build_validation(cfg, out / VALIDATION_DIR))
