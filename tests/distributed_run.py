@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lcpo.config import compose_config, validate
 from lcpo.models.sharding import full_state_dict
-from lcpo.cli.train import build
+from lcpo.training.build import build
 from lcpo.training.checkpoints import resolve_ckpt_path
 
 

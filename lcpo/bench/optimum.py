@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--json", action="store_true", help="print the rows and bars as JSON")
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
-    rows, results = optimum_bars(cfg)
+    typed, results = optimum_bars(cfg)
+    rows = [r.to_dict() for r in typed]
     if args.json:
         print(json.dumps({"rows": rows, "bars": results}, indent=1))
         return {"rows": rows, "bars": results}
@@ -41,10 +42,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         f"max_alpha {cfg.reward.max_alpha}, delta {cfg.reward.delta})")
     for col in ("mode", "budget", "accuracy", "mean_tokens", "rel_error", "over_budget_share"):
         table.add_column(col, justify="right")
-    for r in rows:
-        if r["model"] == "lcpo":
-            table.add_row(r["mode"], str(r["budget"]), f"{r['accuracy']:.3f}", f"{r['mean_tokens']:.1f}",
-                          f"{r['rel_error']:+.3f}", f"{r['over_budget_share']:.3f}")
+    for r in typed:
+        if r.model == "lcpo":
+            table.add_row(r.mode, str(r.budget), f"{r.accuracy:.3f}", f"{r.mean_tokens:.1f}", f"{r.rel_error:+.3f}",
+                          f"{r.over_budget_share:.3f}")
     console.print(table)
     bars = Table(title="the demo's bars, as this policy scores them")
     for col in ("bar", "value", "target", "result"):

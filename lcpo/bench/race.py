@@ -62,14 +62,10 @@ def lcpo_config(model: Path, out: Path, threads: int = 2) -> TrainConfig:
 
 def write_trl_settings(cfg: TrainConfig, steps: int, folder: Path) -> Path:
     """The prompts lcpo's stream gives steps 0..steps-1 (rank 0), and TRL's settings taken from ``cfg``."""
-    from lcpo.training.datamodule import PromptStream
-    from lcpo.tasks.prompts import PromptBuilder
-    from lcpo.tasks import build_task
     from lcpo.models.tiny import load_tokenizer
+    from lcpo.training.build import build_datamodule
 
-    tokenizer = load_tokenizer(cfg.model.path)
-    stream = PromptStream(build_task(cfg.task), cfg.budget.sampler(), PromptBuilder(cfg.prompt, tokenizer),
-                          cfg.algo.prompts_per_step, seed=cfg.seed, rank=0, start_step=lambda: 0)
+    stream = build_datamodule(cfg, load_tokenizer(cfg.model.path), start_step=lambda: 0).stream(rank=0)
     prompts = folder / "prompts.jsonl"
     with prompts.open("w") as f:
         for step in range(steps):

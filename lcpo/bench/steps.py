@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lcpo.config import compose_config, validate
-from lcpo.cli.train import run
+from lcpo.training.build import run
 
 METRICS = {
     "perf/step_seconds": "step time (s)",

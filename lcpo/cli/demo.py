@@ -33,9 +33,13 @@ from lcpo.eval.optimum import optimum_bars
 from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import TrainConfig, WarmstartRunConfig, compose_config, to_schema, validate
 from lcpo.errors import cli_boundary
-from lcpo.eval.run import EvalTask, evaluate_models, write_report
+from lcpo.eval.plan import EvalTask
+from lcpo.eval.report import write_report
+from lcpo.eval.rows import EvalRow
+from lcpo.eval.run import evaluate_models
+from lcpo.eval.store import CellStore
 from lcpo.tasks import build_grader, build_task
-from lcpo.cli.train import run as train
+from lcpo.training.build import run as train
 from lcpo.cli.warmstart import warmstart_from_config
 
 console = Console()
@@ -45,7 +49,7 @@ STAGES = (("exact", "demo"), ("max", "demo_max"))
 WARMSTART_ONLY, SHARED = ("warmstart.", "model.tiny."), ("task.", "prompt.")
 
 
-def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float],
+def show(rows: Sequence[EvalRow], results: Sequence[dict], timings: dict[str, float],
          best: Sequence[dict] = ()) -> None:
     """Prints the evaluation table, the bars (with what the reward's best policy scores on each, where known) and
     the wall times."""
@@ -53,8 +57,8 @@ def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float
     for col in ("model", "mode", "budget", "n", "accuracy", "mean_tokens", "rel_error", "over_budget_share"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["model"], r["mode"], str(r["budget"]), str(r["n"]), f"{r['accuracy']:.3f}",
-                      f"{r['mean_tokens']:.1f}", f"{r['rel_error']:+.3f}", f"{r['over_budget_share']:.3f}")
+        table.add_row(r.model, r.mode, str(r.budget), str(r.n), f"{r.accuracy:.3f}", f"{r.mean_tokens:.1f}",
+                      f"{r.rel_error:+.3f}", f"{r.over_budget_share:.3f}")
     console.print(table)
     checks = Table(title="bars (best policy: the reward's own optimum on this task, python -m lcpo.bench optimum)")
     for col in ("bar", "value", "target", "result", "best policy"):
@@ -69,18 +73,19 @@ def show(rows: Sequence[dict], results: Sequence[dict], timings: dict[str, float
     console.print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
 
 
-def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path, s1: bool = True) -> tuple[list[dict], list[dict]]:
-    """Evaluates the base and LCPO models (and s1 on the base) on ``cfg.eval``, with samples in
-    ``out/samples.jsonl``; returns the rows and the bars."""
+def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path,
+             s1: bool = True) -> tuple[list[EvalRow], list[dict]]:
+    """Evaluates the base and LCPO models (and s1 on the base) on ``cfg.eval``, with cells under ``out/cells`` and
+    samples in ``out/samples.jsonl``; returns the rows and the bars."""
     task = EvalTask(build_task(cfg.task), build_grader(cfg.task))
-    samples = out / "samples.jsonl"
     rows = evaluate_models(
         {"base": base, "lcpo": model}, [task], cfg.eval, rollout=cfg.rollout.with_protocol_sampling(),
-        prompt=cfg.prompt, samples_path=samples,
+        prompt=cfg.prompt, output_dir=out,
     )
     if s1:
         forcing = cfg.rollout.with_protocol_sampling("budget_forcing")
-        rows += evaluate_models({"base": base}, [task], cfg.eval, rollout=forcing, prompt=cfg.prompt, samples_path=samples)
+        rows += evaluate_models({"base": base}, [task], cfg.eval, rollout=forcing, prompt=cfg.prompt, output_dir=out)
+    CellStore(out).write_samples(rows, out / "samples.jsonl")
     grid = getattr(task.task, "length_grid", None)
     return rows, demo_bars(rows, grid(BudgetSpec(Mode.EXACT, max(cfg.eval.budgets))) if grid else None)
 
@@ -94,7 +99,7 @@ def check_base(base: Path, out: Path) -> None:
 
 
 #: What a demo output folder holds; ``--out`` replaces only a folder that is empty or holds one of these.
-DEMO_ENTRIES = ("report.json", "warmstart", "base", "train")
+DEMO_ENTRIES = ("report.json", "warmstart", "base", "train", "cells")
 
 
 def replace_folder(out: Path) -> None:

@@ -3,7 +3,9 @@
     lcpo-evaluate models='{base: /models/base, l1: outputs/train/x/model}' grid.budgets='[512,1024]'
     lcpo-evaluate models='[/models/base]' rollout=budget_forcing        # the s1 baseline, rows named "s1"
 
-The protocol and the rows are described in :mod:`lcpo.eval.run`, which does the work.
+The protocol and the rows are described in :mod:`lcpo.eval.run`, which does the work. Each finished cell is kept
+under ``<output_dir>/cells/``; the same command with the same ``output_dir`` resumes an interrupted evaluation
+(finished cells are not sampled again; a folder made with another grid, sampling or model is refused).
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from omegaconf import DictConfig
 
 from lcpo.config import CONF_DIR, EvaluateConfig, LoggerConfig, TaskConfig, to_schema
 from lcpo.errors import hydra_boundary
-from lcpo.eval.run import EvalTask, evaluate_models, write_report
+from lcpo.eval.plan import EvalTask
+from lcpo.eval.report import write_report
+from lcpo.eval.rows import EvalRow, table
+from lcpo.eval.run import evaluate_models
+from lcpo.eval.store import CellStore
 from lcpo.tasks import build_grader, build_task
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: EvaluateConfig) -> list[dict]:
-    """Evaluates, writes the report (and per-sample ``samples.jsonl``) to ``cfg.output_dir``, logs to wandb."""
+def run(cfg: EvaluateConfig) -> list[EvalRow]:
+    """Evaluates (resuming from the cells in ``cfg.output_dir``), writes the report (and per-sample
+    ``samples.jsonl``) there from every cell, logs to wandb."""
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     grader = build_grader(cfg.task)
@@ -35,17 +42,18 @@ def run(cfg: EvaluateConfig) -> list[dict]:
     out = Path(cfg.output_dir)
     rows = evaluate_models(
         cfg.models, tasks, cfg.grid, rollout=cfg.rollout, prompt=cfg.prompt, dtype=cfg.dtype,
-        attn_implementation=cfg.attn_implementation, device=cfg.device, progress=cfg.progress_bar,
-        samples_path=out / "samples.jsonl" if cfg.save_samples else None,
+        attn_implementation=cfg.attn_implementation, device=cfg.device, progress=cfg.progress_bar, output_dir=out,
     )
     paths = write_report(rows, out, make_plots=cfg.plots)
+    if cfg.save_samples:
+        CellStore(out).write_samples(rows, out / "samples.jsonl")
     log.info("evaluation report: %s", paths["report.md"])
     if cfg.logger.wandb and cfg.logger.wandb_mode != "disabled":
         log_to_wandb(rows, paths, cfg.logger, out)
     return rows
 
 
-def log_to_wandb(rows: Sequence[dict], paths: Mapping[str, Path], logger: LoggerConfig, out: Path) -> None:
+def log_to_wandb(rows: Sequence[EvalRow], paths: Mapping[str, Path], logger: LoggerConfig, out: Path) -> None:
     """Logs the rows as a table and the plots as images (offline unless ``wandb_mode=online``); wandb is
     imported here so the package works without it."""
     try:
@@ -53,13 +61,13 @@ def log_to_wandb(rows: Sequence[dict], paths: Mapping[str, Path], logger: Logger
     except ImportError:
         log.warning("wandb is not installed; the report is only on disk")
         return
-    columns = [c for c in rows[0] if c != "lengths"]
     wb_run = wandb.init(
         project=logger.project, group=logger.group, name=logger.name, job_type="evaluate", dir=str(out),
         mode="offline" if logger.wandb_mode == "offline" else "online",
     )
     images = {name: wandb.Image(str(p)) for name, p in paths.items() if name.endswith(".png")}
-    wb_run.log({"report": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows]), **images})
+    columns, data = table(rows)
+    wb_run.log({"report": wandb.Table(columns=columns, data=data), **images})
     wb_run.finish()
 
 

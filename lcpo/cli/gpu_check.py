@@ -7,8 +7,9 @@ response runs to the cap). Prints one JSON object: rollout and update tokens/s, 
 of the steps after the first), peak GPU memory. Without CUDA it stops at once with a message and exit code 2.
 
 It needs only what the GPU image has plus hydra-core, omegaconf and math-verify (``make gpu-check`` installs them
-from ``wheels/``): it wires the run itself rather than through ``lcpo.cli.train``, whose plotting and logging imports
-the image may lack.
+from ``wheels/``): it builds its module and data module through :func:`lcpo.training.build.build_parts`, with its
+own policy and a trainer without checkpoints or loggers, so none of the plotting and logging imports of a full run
+(which the image may lack) are needed.
 """
 
 from __future__ import annotations
@@ -25,15 +26,9 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-from lcpo.training.collector import RolloutCollector
-from lcpo.config import AlgoConfig, BudgetConfig, PromptConfig, RewardConfig, RolloutConfig, TaskConfig, TrainerConfig
-from lcpo.training.datamodule import PromptDataModule
-from lcpo.training.module import LCPOModule
-from lcpo.tasks.prompts import PromptBuilder
-from lcpo.config.reward import build_reward
-from lcpo.rollout.hf import HFEngine
-from lcpo.tasks import build_grader, build_task
+from lcpo.config import AlgoConfig, BudgetConfig, ModelConfig, RolloutConfig, TrainConfig
 from lcpo.models.tiny import BOS, CHARACTERS, EOS, PAD, SPECIAL_TOKENS, THINK_TOKENS, UNK
+from lcpo.training.build import build_parts
 
 #: DeepSeek-R1-Distill-Qwen-1.5B's architecture (its config.json), with random weights.
 R1_DISTILL_1_5B = dict(
@@ -67,24 +62,16 @@ def run(steps: int, prompts: int, samples: int, max_new_tokens: int, shape: dict
     policy.generation_config.eos_token_id = tokenizer.eos_token_id
     policy.gradient_checkpointing_enable()
     policy.config.use_cache = False  # training forward passes; generate keeps its KV cache
-    algo = AlgoConfig(group_size=samples, prompts_per_step=prompts, mini_batch_prompts=prompts)
-    rollout = RolloutConfig(temperature=1.0, max_new_tokens=max_new_tokens, batch_size=prompts * samples)
-    budgets = BudgetConfig(low=max(1, max_new_tokens // 10), high=max_new_tokens)
-    task = TaskConfig()
-    collector = RolloutCollector(
-        engine=HFEngine(policy, tokenizer, batch_size=rollout.batch_size), grader=build_grader(task),
-        reward=build_reward(RewardConfig()), sampling=rollout.sampling(), group_size=samples,
-        pad_id=tokenizer.pad_token_id, seed=0, scale_std=algo.scale_std, adv_eps=algo.adv_eps,
-        samples_per_table=TrainerConfig().samples_per_table,
+    cfg = TrainConfig(
+        model=ModelConfig(dtype="bfloat16"),
+        algo=AlgoConfig(group_size=samples, prompts_per_step=prompts, mini_batch_prompts=prompts),
+        rollout=RolloutConfig(temperature=1.0, max_new_tokens=max_new_tokens, batch_size=prompts * samples),
+        budget=BudgetConfig(low=max(1, max_new_tokens // 10), high=max_new_tokens),
     )
-    sampler = budgets.sampler()
-    module = LCPOModule(policy, tokenizer, algo, collector,
-                        (sampler.distribution.smallest, sampler.distribution.largest), rollout.temperature,
-                        reference_dtype=torch.bfloat16)
-    datamodule = PromptDataModule(build_task(task), sampler, PromptBuilder(PromptConfig(), tokenizer), prompts,
-                                  seed=0, start_step=lambda: module.rollout_step)
+    module, datamodule = build_parts(cfg, policy, tokenizer)
     timings = _Timings()
-    trainer = L.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed", max_steps=steps * algo.updates_per_step,
+    trainer = L.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed",
+                        max_steps=steps * cfg.algo.updates_per_step,
                         max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[timings], use_distributed_sampler=False)
     if gpu:

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import yaml
 
 from lcpo.eval import plots
+from lcpo.eval.rows import EvalRow
 from lcpo.config.eval import VALIDATION_DIR
 from lcpo.errors import cli_boundary
 
@@ -61,7 +62,7 @@ def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
                 continue
             for row in read_rows(report):
                 entry = {"job": str(job.relative_to(root)), "report": str(report.relative_to(job)), **overrides}
-                rows.append(entry | {k: v for k, v in row.items() if k != "lengths"})
+                rows.append(entry | {k: v for k, v in row.to_dict().items() if k != "lengths"})
     if not rows:
         raise FileNotFoundError(
             f"{root}: {len(jobs)} Hydra jobs but no {REPORT_NAME} in any of them (run the evaluation in each job)"
@@ -69,7 +70,7 @@ def collect(multirun_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, list(keys)
 
 
-def read_rows(report: Path) -> list[dict[str, Any]]:
+def read_rows(report: Path) -> list[EvalRow]:
     """The rows of one ``report.json``; a file that is not one (cut short, edited by hand) is named in the error."""
     try:
         rows = json.loads(report.read_text(encoding="utf-8"))["rows"]
@@ -77,7 +78,10 @@ def read_rows(report: Path) -> list[dict[str, Any]]:
         raise ValueError(f"{report}: not an evaluation report ({type(err).__name__}: {err})") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError(f"{report}: not an evaluation report ('rows' is not a list of objects)")
-    return rows
+    try:
+        return [EvalRow.from_dict(r) for r in rows]
+    except ValueError as err:
+        raise ValueError(f"{report}: not an evaluation report ({err})") from None
 
 
 def varying_keys(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
@@ -106,8 +110,8 @@ def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: 
         writer.writerows(rows)
     shown = ["job", *varying_keys(rows, keys), *columns[1 + len(keys) :]]
     paths["summary.md"].write_text(f"# Sweep summary: {len(rows)} rows\n\n" + plots.markdown_table(rows, shown))
-    labelled = [r | {"sweep": label} for r, label in zip(rows, sweep_label(rows, keys))]
-    paths["pareto.png"] = plots.plot_pareto(labelled, out_dir / "pareto.png", color_by="sweep")
+    points = [EvalRow.from_dict(r) for r in rows]
+    paths["pareto.png"] = plots.plot_pareto(points, sweep_label(rows, keys), out_dir / "pareto.png", title="sweep")
     return paths
 
 

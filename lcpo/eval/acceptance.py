@@ -1,7 +1,8 @@
 """The demo's acceptance bars, computed from evaluation report rows: what "LCPO controls the trade-off" means.
 
 Each bar is a plain dict (name, measured value, target, pass/fail or None for figures shown for reference), so the
-report stores them next to the rows they were computed from. Pure functions over rows: no models, no config.
+report stores them next to the rows they were computed from. Pure functions over rows (:class:`EvalRow`): no
+models, no config.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from typing import Sequence
 
 from lcpo.algo.budgets import Mode
 from lcpo.algo.metrics import pearson
-
-Row = dict
+from lcpo.eval.rows import EvalRow, group_rows
 
 
 def bar(name: str, value: float, target: str, ok: bool | None) -> dict:
@@ -19,9 +19,9 @@ def bar(name: str, value: float, target: str, ok: bool | None) -> dict:
     return {"bar": name, "value": float(value), "target": target, "ok": None if ok is None else bool(ok)}
 
 
-def pick(rows: Sequence[Row], model: str, mode: Mode) -> list[Row]:
+def pick(rows: Sequence[EvalRow], model: str, mode: Mode) -> list[EvalRow]:
     """The rows of one model and mode, by budget."""
-    return sorted((r for r in rows if r["model"] == model and r["mode"] == mode), key=lambda r: r["budget"])
+    return group_rows(rows, lambda r: (r.model, r.mode)).get((model, mode), [])
 
 
 def off_grid_budgets(budgets: Sequence[int], fixed: int, line: int) -> int:
@@ -29,7 +29,7 @@ def off_grid_budgets(budgets: Sequence[int], fixed: int, line: int) -> int:
     return sum((b - fixed) % line != 0 for b in budgets)
 
 
-def demo_bars(rows: Sequence[Row], length_grid: tuple[int, int] | None = None) -> list[dict]:
+def demo_bars(rows: Sequence[EvalRow], length_grid: tuple[int, int] | None = None) -> list[dict]:
     """The bars of ``make demo`` over rows of models "base", "lcpo" and (optionally) "s1".
 
     - exact mode follows the budget: Pearson r(budget, mean tokens) >= 0.95, mean |rel_error| <= 0.15;
@@ -44,14 +44,14 @@ def demo_bars(rows: Sequence[Row], length_grid: tuple[int, int] | None = None) -
     """
     exact, maxed = pick(rows, "lcpo", Mode.EXACT), pick(rows, "lcpo", Mode.MAX)
     base_exact, base_max = pick(rows, "base", Mode.EXACT), pick(rows, "base", Mode.MAX)
-    budgets = [r["budget"] for r in exact]
-    r_exact = pearson(budgets, [r["mean_tokens"] for r in exact])
-    abs_err = sum(abs(r["rel_error"]) for r in exact) / len(exact)
-    gain = exact[-1]["accuracy"] - exact[0]["accuracy"]
-    vs_base = exact[-1]["accuracy"] - base_max[-1]["accuracy"]
-    worst_over = max(r["over_budget_share"] for r in maxed)
-    r_max = pearson([r["budget"] for r in maxed], [r["mean_tokens"] for r in maxed])
-    max_vs_exact = maxed[-1]["accuracy"] - exact[-1]["accuracy"]
+    budgets = [r.budget for r in exact]
+    r_exact = pearson(budgets, [r.mean_tokens for r in exact])
+    abs_err = sum(abs(r.rel_error) for r in exact) / len(exact)
+    gain = exact[-1].accuracy - exact[0].accuracy
+    vs_base = exact[-1].accuracy - base_max[-1].accuracy
+    worst_over = max(r.over_budget_share for r in maxed)
+    r_max = pearson([r.budget for r in maxed], [r.mean_tokens for r in maxed])
+    max_vs_exact = maxed[-1].accuracy - exact[-1].accuracy
     out = []
     if length_grid is not None:
         off = off_grid_budgets(budgets, *length_grid)
@@ -61,15 +61,15 @@ def demo_bars(rows: Sequence[Row], length_grid: tuple[int, int] | None = None) -
     out += [
         bar("lcpo exact: Pearson r(budget, mean tokens)", r_exact, ">= 0.95", r_exact >= 0.95),
         bar("lcpo exact: mean |rel_error|", abs_err, "<= 0.15", abs_err <= 0.15),
-        bar("base exact: Pearson r(budget, mean tokens)", pearson(budgets, [r["mean_tokens"] for r in base_exact]),
+        bar("base exact: Pearson r(budget, mean tokens)", pearson(budgets, [r.mean_tokens for r in base_exact]),
             "(for reference)", None),
         bar("lcpo exact: accuracy at the largest - at the smallest budget", gain, ">= 0.15", gain >= 0.15),
         bar("largest budget: lcpo exact - base (max mode) accuracy", vs_base, ">= -0.05", vs_base >= -0.05),
     ]
-    s1 = {r["budget"]: r["accuracy"] for r in rows if r["model"] == "s1"}
+    s1 = {r.budget: r.accuracy for r in rows if r.model == "s1"}
     for row in exact[:2] if s1 else []:
-        gap = row["accuracy"] - s1.get(row["budget"], float("nan"))
-        out.append(bar(f"budget {row['budget']}: lcpo exact - s1 accuracy", gap, ">= 0.10", gap >= 0.10))
+        gap = row.accuracy - s1.get(row.budget, float("nan"))
+        out.append(bar(f"budget {row.budget}: lcpo exact - s1 accuracy", gap, ">= 0.10", gap >= 0.10))
     out += [
         bar("lcpo max: worst over_budget_share", worst_over, "<= 0.10", worst_over <= 0.10),
         bar("lcpo max: Pearson r(budget, mean tokens)", r_max, ">= 0.8", r_max >= 0.8),

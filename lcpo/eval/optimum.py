@@ -27,6 +27,7 @@ import torch
 
 from lcpo.algo import metrics
 from lcpo.eval.acceptance import demo_bars
+from lcpo.eval.rows import EvalRow
 from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import EvalGrid, RewardConfig, TrainConfig
 from lcpo.config.task import SyntheticTaskConfig
@@ -74,9 +75,10 @@ def running_answer(task: SyntheticTask, problem: Problem, lines: int) -> str:
     return str(steps[min(lines, len(steps)) - 1][1])
 
 
-def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> list[dict]:
-    """Report rows (``lcpo.eval.run`` format, one sample a problem) of the best policy ("lcpo") and of a policy
-    that always solves fully without check lines ("base"), on ``grid``'s problems, modes and budgets."""
+def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> list[EvalRow]:
+    """Report rows (one sample a problem; none truncated: every length the policy picks fits the cap) of the best
+    policy ("lcpo") and of a policy that always solves fully without check lines ("base"), on ``grid``'s problems,
+    modes and budgets."""
     if reward.name == "kimi":
         raise ValueError("reward=kimi scores a sample against its group: no single best response exists for it")
     problems = task.eval_set(grid.problems, grid.seed)
@@ -94,13 +96,13 @@ def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> l
                     j = policy[len(p.meta["terms"])]
                     lines.append(length_grid[0] + length_grid[1] * j)
                     correct.append([running_answer(task, p, j) == p.answer])
-                rows.append({"model": model, "task": task.name, "mode": mode, "budget": budget, "n": len(problems),
-                             "samples": 1, "k": 1,
-                             **metrics.group_metrics(correct, [[n] for n in lines], budget, 1)})
+                rows.append(EvalRow(model=model, task=task.name, mode=str(mode), budget=budget, n=len(problems), samples=1,
+                                    k=1, **metrics.group_metrics(correct, [[n] for n in lines], budget, 1),
+                                    truncated_share=0.0, lengths=lines))
     return rows
 
 
-def optimum_bars(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
+def optimum_bars(cfg: TrainConfig) -> tuple[list[EvalRow], list[dict]]:
     """The best policy's rows and its demo bars under ``cfg``'s reward, task and evaluation grid (synthetic task)."""
     task = SyntheticTask(cfg.task.synthetic)
     rows = optimum_rows(task, cfg.reward, cfg.eval)

@@ -1,16 +1,15 @@
 """Tables and figures shared by the evaluation report (``lcpo.cli.evaluate``) and the sweep report (``lcpo.cli.report``).
 
-Everything takes report rows (plain dicts with ``model``, ``task``, ``mode``, ``budget``, the metrics and, for
-the length distribution, ``lengths``) and writes a file, so both reports draw the same pictures the same way.
+Everything takes report rows (:class:`lcpo.eval.rows.EvalRow`) and writes a file, so both reports draw the same
+pictures the same way.
 matplotlib runs on the Agg backend: no display is needed (clusters, CI).
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -18,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-Row = dict[str, Any]
+from lcpo.eval.rows import EvalRow, group_rows  # noqa: E402
 
 #: The columns of an evaluation table (rows in ``report.json`` also hold ``k``, ``truncated_share``, ``lengths``).
 REPORT_COLUMNS = (
@@ -36,7 +35,7 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def markdown_table(rows: Sequence[Row], columns: Sequence[str]) -> str:
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A GitHub-flavoured Markdown table of ``columns`` (missing cells shown as "-")."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
@@ -45,17 +44,9 @@ def markdown_table(rows: Sequence[Row], columns: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def group_rows(rows: Iterable[Row], key: Callable[[Row], Any]) -> dict[Any, list[Row]]:
-    """Rows bucketed by ``key``, buckets in first-seen order, rows sorted by budget inside each bucket."""
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for row in rows:
-        groups[key(row)].append(row)
-    return {k: sorted(v, key=lambda r: r["budget"]) for k, v in groups.items()}
-
-
-def series_label(row: Row) -> str:
+def series_label(row: EvalRow) -> str:
     """How one curve is named in a legend: the model and the budget mode."""
-    return f"{row['model']} ({row['mode']})"
+    return f"{row.model} ({row.mode})"
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -78,8 +69,8 @@ def _task_axes(tasks: Sequence[str], width: float = 5.5, height: float = 4.0):
     return fig, dict(zip(tasks, axes[0]))
 
 
-def _tasks(rows: Sequence[Row]) -> list[str]:
-    return list(dict.fromkeys(r["task"] for r in rows))
+def _tasks(rows: Sequence[EvalRow]) -> list[str]:
+    return list(dict.fromkeys(r.task for r in rows))
 
 
 def _log_tokens_axis(ax) -> None:
@@ -98,15 +89,15 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_accuracy_vs_tokens(rows: Sequence[Row], path: Path) -> Path:
+def plot_accuracy_vs_tokens(rows: Sequence[EvalRow], path: Path) -> Path:
     """Accuracy against mean generated tokens, one curve per model and mode, one panel per task.
 
     The token axis is logarithmic: the L1 paper reports accuracy growing log-linearly with length.
     """
     fig, axes = _task_axes(_tasks(rows))
-    for (task, label), series in group_rows(rows, lambda r: (r["task"], series_label(r))).items():
+    for (task, label), series in group_rows(rows, lambda r: (r.task, series_label(r))).items():
         ax = axes[task]
-        ax.plot([r["mean_tokens"] for r in series], [r["accuracy"] for r in series], marker="o", label=label)
+        ax.plot([r.mean_tokens for r in series], [r.accuracy for r in series], marker="o", label=label)
     for task, ax in axes.items():
         ax.set(title=task, xlabel="mean tokens", ylabel="accuracy (pass@1)")
         _log_tokens_axis(ax)
@@ -115,13 +106,13 @@ def plot_accuracy_vs_tokens(rows: Sequence[Row], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_length_vs_budget(rows: Sequence[Row], path: Path) -> Path:
+def plot_length_vs_budget(rows: Sequence[EvalRow], path: Path) -> Path:
     """Mean generated length against the budget with the ``y = x`` line of perfect length control."""
     fig, axes = _task_axes(_tasks(rows))
-    for (task, label), series in group_rows(rows, lambda r: (r["task"], series_label(r))).items():
-        axes[task].plot([r["budget"] for r in series], [r["mean_tokens"] for r in series], marker="o", label=label)
+    for (task, label), series in group_rows(rows, lambda r: (r.task, series_label(r))).items():
+        axes[task].plot([r.budget for r in series], [r.mean_tokens for r in series], marker="o", label=label)
     for task, ax in axes.items():
-        budgets = [r["budget"] for r in rows if r["task"] == task]
+        budgets = [r.budget for r in rows if r.task == task]
         lo, hi = min(budgets), max(budgets)
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
         ax.set(title=task, xlabel="budget (tokens)", ylabel="mean tokens")
@@ -130,21 +121,21 @@ def plot_length_vs_budget(rows: Sequence[Row], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_length_distribution(rows: Sequence[Row], path: Path, columns: int = 3) -> Path:
+def plot_length_distribution(rows: Sequence[EvalRow], path: Path, columns: int = 3) -> Path:
     """Box plots of the generated lengths at each budget, one panel per task, model and mode.
 
     A short red tick marks each budget, so over- and under-shooting read directly off the boxes.
     """
-    panels = group_rows(rows, lambda r: (r["task"], series_label(r)))
+    panels = group_rows(rows, lambda r: (r.task, series_label(r)))
     cols = min(columns, len(panels))
     nrows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.5 * nrows), squeeze=False)
     flat = axes.ravel()
     for ax, ((task, label), series) in zip(flat, panels.items()):
         positions = range(1, len(series) + 1)
-        ax.boxplot([r["lengths"] for r in series], positions=list(positions), showfliers=False)
-        ax.scatter(list(positions), [r["budget"] for r in series], marker="_", s=400, color="red", zorder=3)
-        ax.set_xticks(list(positions), [str(r["budget"]) for r in series])
+        ax.boxplot([r.lengths for r in series], positions=list(positions), showfliers=False)
+        ax.scatter(list(positions), [r.budget for r in series], marker="_", s=400, color="red", zorder=3)
+        ax.set_xticks(list(positions), [str(r.budget) for r in series])
         ax.set(title=f"{task}: {label}", xlabel="budget", ylabel="tokens")
         ax.grid(alpha=0.3, axis="y")
     for ax in flat[len(panels) :]:
@@ -152,23 +143,25 @@ def plot_length_distribution(rows: Sequence[Row], path: Path, columns: int = 3) 
     return _save(fig, path)
 
 
-def plot_pareto(rows: Sequence[Row], path: Path, color_by: str) -> Path:
-    """Accuracy against mean tokens for every row, coloured by ``color_by``, with each task's Pareto frontier.
+def plot_pareto(rows: Sequence[EvalRow], labels: Sequence[str], path: Path, title: str) -> Path:
+    """Accuracy against mean tokens for every row, coloured by its label (``labels[i]`` for ``rows[i]``; the
+    legend is titled ``title``), with each task's Pareto frontier.
 
     Frontier points (no row is both shorter and more accurate) are joined by a line and outlined.
     """
+    label_of = {id(r): label for r, label in zip(rows, labels)}
     fig, axes = _task_axes(_tasks(rows), width=6.5, height=4.5)
     for task, ax in axes.items():
-        task_rows = [r for r in rows if r["task"] == task]
-        for value, group in group_rows(task_rows, lambda r: fmt(r.get(color_by))).items():
-            ax.scatter([r["mean_tokens"] for r in group], [r["accuracy"] for r in group], label=value, alpha=0.8)
-        front = [task_rows[i] for i in pareto_front([(r["mean_tokens"], r["accuracy"]) for r in task_rows])]
+        task_rows = [r for r in rows if r.task == task]
+        for value, group in group_rows(task_rows, lambda r: label_of[id(r)]).items():
+            ax.scatter([r.mean_tokens for r in group], [r.accuracy for r in group], label=value, alpha=0.8)
+        front = [task_rows[i] for i in pareto_front([(r.mean_tokens, r.accuracy) for r in task_rows])]
         ax.plot(
-            [r["mean_tokens"] for r in front], [r["accuracy"] for r in front], "k-", lw=1, marker="o",
+            [r.mean_tokens for r in front], [r.accuracy for r in front], "k-", lw=1, marker="o",
             mfc="none", ms=10, label="Pareto frontier",
         )
         ax.set(title=task, xlabel="mean tokens", ylabel="accuracy (pass@1)")
         _log_tokens_axis(ax)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, title=color_by, title_fontsize=8)
+        ax.legend(fontsize=7, title=title, title_fontsize=8)
     return _save(fig, path)

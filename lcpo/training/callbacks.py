@@ -12,8 +12,12 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lcpo.config import EvalGrid, PromptConfig, RolloutConfig
-from lcpo.eval.run import EvalTask, evaluate_engine, write_report
 from lcpo.algo.metrics import pearson
+from lcpo.eval.plan import EvalTask
+from lcpo.eval.report import write_report
+from lcpo.eval.rows import EvalRow, group_rows, table
+from lcpo.eval.run import evaluate_engine
+from lcpo.eval.store import CellStore
 from lcpo.models.load import save_policy
 from lcpo.models.sharding import full_state_dict
 
@@ -116,7 +120,10 @@ class GridValidation(L.Callback):
     and the same files under ``<dir>/step_<k>/`` for runs without wandb.
 
     Every rank evaluates (the same grid, the same seeds), because generation may need them all: a sharded policy is
-    gathered from every rank, and a tensor-parallel vLLM group generates together; rank 0 writes and logs.
+    gathered from every rank, and a tensor-parallel vLLM group generates together; rank 0 writes and logs. Each
+    finished cell is kept under ``<dir>/step_<k>/cells``: a resumed run that comes back to a validated step (the
+    weights are the same: resume is exact) loads those cells instead of sampling them again, on every rank (rank 0
+    says which).
     """
 
     def __init__(
@@ -135,21 +142,23 @@ class GridValidation(L.Callback):
         step = pl_module.rollout_step
         if not self.every_n_steps or step % self.every_n_steps:
             return
+        store = CellStore(self.dirpath / f"step_{step}") if trainer.is_global_zero else None
+        done = trainer.strategy.broadcast(store.finished() if store else None, src=0)
         rows = evaluate_engine(
             pl_module.collector.engine, pl_module.tokenizer, "policy", [self.task], self.grid,
-            rollout=self.rollout, prompt=self.prompt,
+            rollout=self.rollout, prompt=self.prompt, store=store, done=done,
         )
         if trainer.is_global_zero:
             self._report(trainer, rows, step)
 
-    def _report(self, trainer, rows: list[dict], step: int) -> None:
+    def _report(self, trainer, rows: list[EvalRow], step: int) -> None:
         paths = write_report(rows, self.dirpath / f"step_{step}")
         scalars = validation_scalars(rows)
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
             if isinstance(logger, WandbLogger):
-                columns = [c for c in rows[0] if c != "lengths"]
-                logger.log_table("val/table", columns=columns, data=[[r[c] for c in columns] for r in rows])
+                columns, data = table(rows)
+                logger.log_table("val/table", columns=columns, data=data)
                 logger.log_image("val/plots", images=[str(paths[n]) for n in VALIDATION_PLOTS], caption=list(VALIDATION_PLOTS))
 
 
@@ -157,18 +166,17 @@ class GridValidation(L.Callback):
 VALIDATION_PLOTS = ("length_vs_budget.png", "accuracy_vs_tokens.png")
 
 
-def validation_scalars(rows: list[dict]) -> dict[str, float]:
+def validation_scalars(rows: list[EvalRow]) -> dict[str, float]:
     """``val/<mode>/...`` scalars from report rows: per budget (mean tokens, accuracy, relative error) and over the
     grid (accuracy, mean |relative error|, Pearson r of mean tokens with budget, worst over-budget share)."""
     out: dict[str, float] = {}
-    for mode in dict.fromkeys(r["mode"] for r in rows):
-        series = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["budget"])
+    for mode, series in group_rows(rows, lambda r: r.mode).items():
         for r in series:
             for key in ("mean_tokens", "accuracy", "rel_error"):
-                out[f"val/{mode}/b{r['budget']}/{key}"] = float(r[key])
-        out[f"val/{mode}/accuracy"] = sum(r["accuracy"] for r in series) / len(series)
-        out[f"val/{mode}/abs_rel_error"] = sum(abs(r["rel_error"]) for r in series) / len(series)
-        out[f"val/{mode}/over_budget_share"] = max(r["over_budget_share"] for r in series)
+                out[f"val/{mode}/b{r.budget}/{key}"] = float(getattr(r, key))
+        out[f"val/{mode}/accuracy"] = sum(r.accuracy for r in series) / len(series)
+        out[f"val/{mode}/abs_rel_error"] = sum(abs(r.rel_error) for r in series) / len(series)
+        out[f"val/{mode}/over_budget_share"] = max(r.over_budget_share for r in series)
         if len(series) > 1:
-            out[f"val/{mode}/pearson_r"] = pearson([r["budget"] for r in series], [r["mean_tokens"] for r in series])
+            out[f"val/{mode}/pearson_r"] = pearson([r.budget for r in series], [r.mean_tokens for r in series])
     return out

@@ -27,11 +27,10 @@ from lightning.pytorch.strategies import ModelParallelStrategy
 from lcpo.training.collector import RolloutBatch, RolloutCollector
 from lcpo.config.algo import AlgoConfig
 from lcpo.training.guards import StepGuard
-from lcpo.algo.losses import global_token_normaliser, mismatch_sums, tis_weights
 from lcpo.algo.metrics import finish_sums, rollout_sums, zero_signal_sums
 from lcpo.tasks.prompts import PromptBatch
 from lcpo.models.sharding import is_sharded, shard_model
-from lcpo.training.update import ppo_update
+from lcpo.training.update import UpdateHooks, ppo_update
 
 
 class LCPOModule(L.LightningModule):
@@ -146,67 +145,11 @@ class LCPOModule(L.LightningModule):
             self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
 
     def _update(self, rb: RolloutBatch) -> dict[str, list[torch.Tensor]]:
-        """The optimiser steps on one rollout batch (``lcpo.training.update.ppo_update``) through Lightning's backward, each
-        step taken by the step guard, the token mean over every rank's tokens, and the rollout engine's log-probs
-        compared (and corrected for) where it has them."""
-        opt, sched = self.optimizers(), self.lr_schedulers()
-
-        def backward(loss: torch.Tensor, sync: bool) -> None:
-            with self._gradient_sync(sync):
-                self.manual_backward(loss)
-            self.step_guard.watch(loss)
-
-        return ppo_update(
-            self.policy, self.ref_model, rb, self.algo, opt,
-            backward=backward,
-            step=lambda grad_norm: self.step_guard.step(self, opt, sched, grad_norm),
-            token_normaliser=self._token_normaliser,
-            rollout_correction=self._rollout_mismatch,
-            agree=self._agreed_count,
-            world_size=self.trainer.world_size,
-            temperature=self.temperature,
-        )
-
-    @contextmanager
-    def _gradient_sync(self, sync: bool) -> Iterator[None]:
-        """Under DDP, all-reduces gradients only on a mini-batch's last backward (``no_sync``, through Lightning's
-        ``block_backward_sync``, around the others), as gradient accumulation in Accelerate does: DDP holds whole
-        gradients on every rank anyway. A sharded (FSDP2) policy reduce-scatters on every backward instead: skipping
-        it would keep whole, unsharded gradients on every rank, the memory FSDP exists to save."""
-        if sync or self.trainer.world_size == 1 or is_sharded(self.policy):
-            yield
-        else:
-            with self.trainer.strategy.block_backward_sync():
-                yield
-
-    def _agreed_count(self, local_count: int) -> int:
-        """The largest micro-batch count of any rank (``ppo_update``'s ``agree``): every rank runs that many."""
-        if self.trainer.world_size == 1:
-            return local_count
-        count = torch.tensor(float(local_count), device=self.device)
-        return int(self.trainer.strategy.reduce(count, reduce_op="max").item())
-
-    def _token_normaliser(self, local_tokens: torch.Tensor) -> torch.Tensor:
-        """The mini-batch's ``num_tokens`` for a token mean over every rank's tokens (``global_token_normaliser``)."""
-        total = self.trainer.strategy.reduce(local_tokens.float(), reduce_op="sum")
-        return global_token_normaliser(total, self.trainer.world_size)
-
-    def _rollout_mismatch(
-        self, old_logp: torch.Tensor, rb: RolloutBatch, stats: dict[str, list[torch.Tensor]]
-    ) -> torch.Tensor | None:
-        """Logs how far the engine's sampling log-probs are from the trainer's on the sampled tokens (mean |delta|
-        and k3 KL, over every rank's tokens); returns the truncated importance-sampling weights when
-        ``algo.tis_cap`` is set. Nothing to compare for engines without log-probs (HF generate)."""
-        if rb.rollout_logp is None:
-            return None
-        mask = rb.response_mask[:, 1:]
-        totals = self.trainer.strategy.reduce(mismatch_sums(old_logp, rb.rollout_logp, mask), reduce_op="sum")
-        count = totals[2].clamp(min=1)
-        stats["rollout_logp_abs_diff"].append(totals[0] / count)
-        stats["rollout_kl"].append(totals[1] / count)
-        if self.algo.tis_cap is None:
-            return None
-        return tis_weights(old_logp, rb.rollout_logp, self.algo.tis_cap) * mask
+        """The optimiser steps on one rollout batch (``lcpo.training.update.ppo_update``) through Lightning's
+        backward and the step guard, with sums and counts agreed over every rank."""
+        hooks = _LightningHooks(self, self.lr_schedulers())
+        return ppo_update(self.policy, self.ref_model, rb, self.algo, self.optimizers(), hooks,
+                          temperature=self.temperature)
 
     def _train_metrics(self, stats: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
         """``train/*``: each statistic's mean over this rank's micro-batches, averaged over ranks (one collective)."""
@@ -221,3 +164,42 @@ class LCPOModule(L.LightningModule):
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)
+
+
+class _LightningHooks(UpdateHooks):
+    """``ppo_update``'s hooks inside a Lightning run: Lightning's backward (with DDP's gradient sync only where a
+    mini-batch ends), the step guard's optimiser step, and the strategy's reductions over ranks."""
+
+    def __init__(self, module: LCPOModule, scheduler: Any):
+        self.module, self.scheduler = module, scheduler
+        self.strategy = module.trainer.strategy
+        self.world_size = module.trainer.world_size
+
+    def backward(self, loss: torch.Tensor, sync: bool) -> None:
+        with self._gradient_sync(sync):
+            self.module.manual_backward(loss)
+        self.module.step_guard.watch(loss)
+
+    def step(self, optimizer: Any, grad_norm: torch.Tensor) -> None:
+        self.module.step_guard.step(self.module, optimizer, self.scheduler, grad_norm)
+
+    def all_sum(self, value: torch.Tensor) -> torch.Tensor:
+        return self.strategy.reduce(value, reduce_op="sum")
+
+    def all_max(self, count: int) -> int:
+        if self.world_size == 1:
+            return count
+        total = torch.tensor(float(count), device=self.module.device)
+        return int(self.strategy.reduce(total, reduce_op="max").item())
+
+    @contextmanager
+    def _gradient_sync(self, sync: bool) -> Iterator[None]:
+        """Under DDP, all-reduces gradients only on a mini-batch's last backward (``no_sync``, through Lightning's
+        ``block_backward_sync``, around the others), as gradient accumulation in Accelerate does: DDP holds whole
+        gradients on every rank anyway. A sharded (FSDP2) policy reduce-scatters on every backward instead: skipping
+        it would keep whole, unsharded gradients on every rank, the memory FSDP exists to save."""
+        if sync or self.world_size == 1 or is_sharded(self.module.policy):
+            yield
+        else:
+            with self.strategy.block_backward_sync():
+                yield

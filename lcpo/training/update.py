@@ -1,8 +1,9 @@
 """The GRPO update on one rollout batch: PPO epochs x mini-batches of optimiser steps, each accumulated over
 micro-batches, against the log-probs of the policy that sampled the batch.
 
-Plain PyTorch (the optimiser and the backward and step functions are passed in), so the LightningModule and the
-memory benchmark run the same code. Three things keep it cheap at scale:
+Plain PyTorch (the optimiser and an :class:`UpdateHooks` object, which says how to take a backward and an optimiser
+step and how to sum over ranks, are passed in), so the LightningModule and the memory benchmark run the same code.
+Three things keep it cheap at scale:
 
 - log-probs and entropies are computed at response positions only, from hidden states sliced before the LM head,
   in chunks of tokens (``lcpo.algo.logprobs``);
@@ -15,29 +16,52 @@ memory benchmark run the same code. Three things keep it cheap at scale:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 
 from lcpo.algo.batching import micro_batches
-from lcpo.training.collector import RolloutBatch
-from lcpo.config.algo import AlgoConfig
 from lcpo.algo.logprobs import chunk_tokens, chunked_logprobs
-from lcpo.algo.losses import grpo_loss
+from lcpo.algo.losses import global_token_normaliser, grpo_loss, mismatch_sums, tis_weights
+from lcpo.config.algo import AlgoConfig
 from lcpo.models.sharding import whole
+from lcpo.training.collector import RolloutBatch
 
 #: Statistics of every micro-batch's loss that the update reports.
 LOSS_STATS = ("loss", "policy_loss", "kl", "entropy", "clip_fraction", "ratio")
-#: ``(old_logp, rollout batch, stats) -> importance weights or None``: see :func:`ppo_update`.
-RolloutCorrection = Callable[[torch.Tensor, RolloutBatch, dict], Optional[torch.Tensor]]
-#: ``this rank's micro-batch count -> the count every rank runs`` (their maximum): see :func:`ppo_update`.
-CountAgreement = Callable[[int], int]
 
 
-def _agreed_micro_batches(lengths: list[int], max_tokens: int, agree: CountAgreement) -> list[list[int]]:
+class UpdateHooks:
+    """How the update takes part in its surroundings; these defaults run one process with a plain optimiser.
+
+    The training module overrides them for Lightning (its backward, gradient sync, step guard) and for data-parallel
+    ranks, which sum token counts and the rollout mismatch over ranks and agree on micro-batch counts.
+    """
+
+    world_size: int = 1
+
+    def backward(self, loss: torch.Tensor, sync: bool) -> None:
+        """Accumulates ``loss``'s gradients; ``sync`` is true on a mini-batch's last micro-batch only, where
+        data-parallel gradients need reducing over ranks."""
+        loss.backward()
+
+    def step(self, optimizer: Any, grad_norm: torch.Tensor) -> None:
+        """Takes the optimiser (and scheduler) step after clipping to ``grad_norm``."""
+        optimizer.step()
+
+    def all_sum(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` summed over ranks."""
+        return value
+
+    def all_max(self, count: int) -> int:
+        """The largest ``count`` of any rank."""
+        return count
+
+
+def _agreed_micro_batches(lengths: list[int], max_tokens: int, hooks: UpdateHooks) -> list[list[int]]:
     """Token-sized micro-batches of ``lengths``, as many as on the rank that needs the most."""
     plan = micro_batches(lengths, max_tokens)
-    count = agree(len(plan))
+    count = hooks.all_max(len(plan))
     return plan if count == len(plan) else micro_batches(lengths, max_tokens, min_count=count)
 
 
@@ -95,12 +119,12 @@ def frozen_logprobs(
     rows: list[int],
     algo: AlgoConfig,
     temperature: float,
-    agree: CountAgreement = lambda count: count,
+    hooks: UpdateHooks,
 ) -> torch.Tensor:
     """Per-token log-probs of ``rows`` under ``model``, without gradient, ``[N, T - 1]`` (0 in other rows)."""
     out = torch.zeros(rb.input_ids.shape[0], rb.input_ids.shape[1] - 1, device=rb.input_ids.device)
     lengths = rb.attention_mask.sum(-1).tolist()
-    for micro in _agreed_micro_batches([lengths[r] for r in rows], algo.micro_batch_tokens, agree):
+    for micro in _agreed_micro_batches([lengths[r] for r in rows], algo.micro_batch_tokens, hooks):
         chosen = [rows[i] for i in micro]
         ids, attn, resp, width = _rows(rb, chosen)
         logp, _ = response_logprobs(model, ids, attn, resp, temperature, algo.logit_chunk_mb)
@@ -114,48 +138,44 @@ def ppo_update(
     rb: RolloutBatch,
     algo: AlgoConfig,
     optimizer: Any,
+    hooks: UpdateHooks = UpdateHooks(),
     *,
-    backward: Callable[[torch.Tensor, bool], Any] = lambda loss, sync: loss.backward(),
-    step: Optional[Callable[[torch.Tensor], Any]] = None,
-    token_normaliser: Callable[[torch.Tensor], torch.Tensor] = lambda tokens: tokens.clamp(min=1).float(),
-    rollout_correction: Optional[RolloutCorrection] = None,
-    agree: CountAgreement = lambda count: count,
-    world_size: int = 1,
     temperature: float = 1.0,
 ) -> dict[str, list[torch.Tensor]]:
-    """Runs ``algo.updates_per_step`` optimiser steps on ``rb`` and returns per-micro-batch and per-step statistics.
+    """Runs ``algo.updates_per_step`` optimiser steps on ``rb`` and returns every statistic of the update: per
+    micro-batch (:data:`LOSS_STATS`), per optimiser step (``grad_norm``) and, when the engine returned its sampling
+    log-probs, their distance from the trainer's (``rollout_logp_abs_diff``, ``rollout_kl``, over every rank).
 
-    Mini-batches hold whole groups (``algo.mini_batch_prompts`` prompts split over ``world_size`` ranks); each is
-    split into micro-batches whose gradients accumulate (``backward(loss, sync)``: ``sync`` is true on a
-    mini-batch's last micro-batch only, where data-parallel gradients need reducing over ranks), normalised by the
-    mini-batch's token count (``token_normaliser`` of it) or sequence count so the step equals one on the whole
-    mini-batch. After clipping,
-    ``step(grad_norm)`` takes the optimiser (and scheduler) step (default: ``optimizer.step()``). ``rollout_correction(old_logp, rb, stats)`` may
-    compare the engine's sampling log-probs (``rb.rollout_logp``) with the trainer's and return per-token
-    importance weights; when the engine has them, the old log-probs are computed for every row. ``agree`` makes
-    every rank run as many micro-batches as the rank that needs the most: under DDP and FSDP each forward and
-    backward takes part in collectives, and token-sized micro-batches differ in number from rank to rank.
+    Mini-batches hold whole groups (``algo.mini_batch_prompts`` prompts split over ``hooks.world_size`` ranks);
+    each is split into micro-batches whose gradients accumulate (``hooks.backward``), normalised by the
+    mini-batch's token count over every rank (:func:`global_token_normaliser`) or its sequence count so the step
+    equals one on the whole mini-batch; after clipping, ``hooks.step`` takes the optimiser step. When the engine has
+    sampling log-probs, the old log-probs are computed for every row and compared with them, and with
+    ``algo.tis_cap`` each token's loss is weighted by the truncated importance ratio. Every rank runs as many
+    micro-batches as the rank that needs the most (``hooks.all_max``): under DDP and FSDP each forward and backward
+    takes part in collectives, and token-sized micro-batches differ in number from rank to rank.
     """
     n = rb.input_ids.shape[0]
     group_size = int((rb.group == rb.group[0]).sum())
-    rows_per_mini = max(1, algo.mini_batch_prompts // world_size) * group_size
+    rows_per_mini = max(1, algo.mini_batch_prompts // hooks.world_size) * group_size
     minis = [list(range(start, min(start + rows_per_mini, n))) for start in range(0, n, rows_per_mini)]
     # Rows first trained on after an optimiser step need the sampling policy's log-probs computed up front; the
     # first step's rows take their detached current ones, unless the engine's log-probs are to be compared.
     every_row = algo.ppo_epochs > 1 or rb.rollout_logp is not None
     stale = list(range(n)) if every_row else [r for mini in minis[1:] for r in mini]
-    old_logp = frozen_logprobs(policy, rb, stale, algo, temperature, agree) if stale else None
-    ref_logp = None if ref_model is None else frozen_logprobs(ref_model, rb, list(range(n)), algo, temperature, agree)
+    old_logp = frozen_logprobs(policy, rb, stale, algo, temperature, hooks) if stale else None
+    ref_logp = None if ref_model is None else frozen_logprobs(ref_model, rb, list(range(n)), algo, temperature, hooks)
     stats: dict[str, list[torch.Tensor]] = defaultdict(list)
-    tis = rollout_correction(old_logp, rb, stats) if rollout_correction and rb.rollout_logp is not None else None
+    tis = None if rb.rollout_logp is None else _rollout_mismatch(old_logp, rb, algo, hooks, stats)
     lengths = rb.attention_mask.sum(-1).tolist()
     max_norm = algo.grad_clip if algo.grad_clip > 0 else float("inf")
     for epoch in range(algo.ppo_epochs):
         for m, mini in enumerate(minis):
             optimizer.zero_grad()
-            num_tokens = token_normaliser(rb.response_mask[mini[0] : mini[-1] + 1, 1:].sum())
+            local_tokens = rb.response_mask[mini[0] : mini[-1] + 1, 1:].sum()
+            num_tokens = global_token_normaliser(hooks.all_sum(local_tokens.float()), hooks.world_size)
             fresh = epoch == 0 and m == 0 and not every_row
-            micros = _agreed_micro_batches([lengths[r] for r in mini], algo.micro_batch_tokens, agree)
+            micros = _agreed_micro_batches([lengths[r] for r in mini], algo.micro_batch_tokens, hooks)
             for number, micro in enumerate(micros, start=1):
                 rows = [mini[i] for i in micro]
                 index = torch.tensor(rows, device=rb.input_ids.device)
@@ -178,13 +198,27 @@ def ppo_update(
                     num_seqs=float(len(mini)),
                     tis_weight=None if tis is None else tis[index, : width - 1],
                 )
-                backward(out.loss, number == len(micros))
+                hooks.backward(out.loss, number == len(micros))
                 for key in LOSS_STATS:
                     stats[key].append(getattr(out, key).detach())
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), max_norm)
             stats["grad_norm"].append(whole(grad_norm).detach())
-            if step is None:
-                optimizer.step()
-            else:
-                step(stats["grad_norm"][-1])
+            hooks.step(optimizer, stats["grad_norm"][-1])
     return stats
+
+
+def _rollout_mismatch(
+    old_logp: torch.Tensor, rb: RolloutBatch, algo: AlgoConfig, hooks: UpdateHooks,
+    stats: dict[str, list[torch.Tensor]],
+) -> torch.Tensor | None:
+    """Records how far the engine's sampling log-probs are from the trainer's on the sampled tokens (mean |delta|
+    and k3 KL, over every rank's tokens); returns the truncated importance-sampling weights when ``algo.tis_cap``
+    is set."""
+    mask = rb.response_mask[:, 1:]
+    totals = hooks.all_sum(mismatch_sums(old_logp, rb.rollout_logp, mask))
+    count = totals[2].clamp(min=1)
+    stats["rollout_logp_abs_diff"].append(totals[0] / count)
+    stats["rollout_kl"].append(totals[1] / count)
+    if algo.tis_cap is None:
+        return None
+    return tis_weights(old_logp, rb.rollout_logp, algo.tis_cap) * mask

@@ -18,7 +18,7 @@ def fake_job(root, num: int, alpha: str, accuracies: list[float]):
     rows = [
         {"model": "policy", "task": "synthetic", "mode": "exact", "budget": b, "n": 8, "samples": 4,
          "accuracy": acc, "pass_at_k": acc, "mean_tokens": b * 1.1, "length_std": 3.0, "rel_error": 0.1,
-         "over_budget_share": 0.5, "lengths": [b] * 32}
+         "over_budget_share": 0.5, "k": 4, "truncated_share": 0.0, "lengths": [b] * 32}
         for b, acc in zip((64, 128), accuracies)
     ]
     (job / "eval").mkdir()

@@ -24,6 +24,18 @@ def test_alpha_sweep_then_report(tmp_path):
     assert [j.name for j in jobs] == ["0", "1"]
     for job in jobs:
         assert (job / "eval" / "report.json").is_file() and (job / "model" / "config.json").is_file()
+        assert (job / "finished.json").is_file()
+
+    # run again into the same folder: both jobs have finished, so nothing is trained or evaluated again
+    written = {p: p.stat().st_mtime_ns for job in jobs for p in (job / "finished.json", job / "eval" / "report.json")}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+    assert not list(sweep_dir.glob("*/csv/version_1"))  # no second start of either run
+    # another value for job 1 into the same folder: refused, naming the key
+    other = [c if not c.startswith("reward.alpha=") else "reward.alpha=1e-4,1e-2" for c in cmd]
+    refused = subprocess.run(other, capture_output=True, text=True, timeout=900)
+    assert refused.returncode != 0 and "reward.alpha" in refused.stderr and "finished run" in refused.stderr
 
     report.main([str(sweep_dir), "--out", str(tmp_path / "summary")])
     with (tmp_path / "summary" / "summary.csv").open() as f:

@@ -1,8 +1,11 @@
 """The demo's bars on hand-made report rows: each passes on a model that controls the trade-off, and fails alone."""
 
+from dataclasses import replace
+
 import pytest
 
 from lcpo.eval.acceptance import demo_bars, off_grid_budgets
+from lcpo.eval.rows import EvalRow
 
 BUDGETS = (32, 41, 50, 59, 68, 77, 86, 95)
 
@@ -10,8 +13,8 @@ BUDGETS = (32, 41, 50, 59, 68, 77, 86, 95)
 def rows(model, mode, tokens, accuracy, over=None):
     over = over or [0.0] * len(BUDGETS)
     return [
-        {"model": model, "mode": mode, "budget": b, "mean_tokens": t, "accuracy": a, "rel_error": (t - b) / b,
-         "over_budget_share": o}
+        EvalRow(model=model, task="synthetic", mode=mode, budget=b, n=1, samples=1, k=1, accuracy=a, pass_at_k=a,
+                mean_tokens=t, length_std=0.0, rel_error=(t - b) / b, over_budget_share=o, truncated_share=0.0)
         for b, t, a, o in zip(BUDGETS, tokens, accuracy, over)
     ]
 
@@ -65,6 +68,6 @@ def test_each_bar_fails_on_its_own_fault(change, failing):
 def test_budgets_on_the_length_grid_are_flagged():
     assert off_grid_budgets(BUDGETS, fixed=13, line=10) == 8
     assert off_grid_budgets((33, 43, 53, 63, 73, 83), fixed=13, line=10) == 0
-    on_grid = [dict(r, budget=b) for r, b in zip(good(), [33, 43, 53, 63, 73, 83, 93, 103] * 5)]
+    on_grid = [replace(r, budget=b) for r, b in zip(good(), [33, 43, 53, 63, 73, 83, 93, 103] * 5)]
     grid_bar = next(b for b in demo_bars(on_grid, (13, 10)) if b["bar"].startswith("budgets off"))
     assert grid_bar["ok"] is False and grid_bar["value"] == 0

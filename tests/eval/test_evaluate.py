@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from lcpo.cli import evaluate
-from lcpo.eval import run as evaluation
+from lcpo.eval import engines
 from lcpo.config import EvalGrid, EvaluateConfig, ForcingConfig, RolloutConfig, TinyModelConfig
-from lcpo.eval.run import evaluate_models, write_report
+from lcpo.eval.report import write_report
+from lcpo.eval.run import evaluate_models
+from lcpo.eval.store import CellStore
 from lcpo.rollout.base import Completion
 from lcpo.tasks.files import load_file_task
 from lcpo.tasks.synthetic import SyntheticTask
@@ -30,22 +32,22 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 def test_tiny_models_and_s1_on_a_tiny_grid_write_a_valid_report(tiny_dir, tmp_path):
     grid = EvalGrid(budgets=[8, 16], samples=2, problems=3, max_mode_cap=12)
-    rows = evaluate_models({"base": tiny_dir}, [SyntheticTask()], grid, progress=False,
-                           samples_path=tmp_path / "samples.jsonl")
-    assert [(r["model"], r["mode"], r["budget"]) for r in rows] == [
+    rows = evaluate_models({"base": tiny_dir}, [SyntheticTask()], grid, progress=False, output_dir=tmp_path)
+    assert [(r.model, r.mode, r.budget) for r in rows] == [
         ("base", "exact", 8), ("base", "exact", 16), ("base", "max", 8), ("base", "max", 16)]
     for row in rows:
-        assert ROW_KEYS <= set(row) and row["n"] == 3 and row["samples"] == 2 and len(row["lengths"]) == 6
-        assert max(row["lengths"]) <= (2 * row["budget"] if row["mode"] == "exact" else 12)
-        assert row["rel_error"] == pytest.approx((row["mean_tokens"] - row["budget"]) / row["budget"])
+        assert row.n == 3 and row.samples == 2 and len(row.lengths) == 6
+        assert max(row.lengths) <= (2 * row.budget if row.mode == "exact" else 12)
+        assert row.rel_error == pytest.approx((row.mean_tokens - row.budget) / row.budget)
+    CellStore(tmp_path).write_samples(rows, tmp_path / "samples.jsonl")
     assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 4 * 6
 
     forced = RolloutConfig(name="budget_forcing", forcing=ForcingConfig(answer_cue=SHORT_CUE, answer_max_tokens=3))
     s1 = evaluate_models([tiny_dir], [SyntheticTask()], EvalGrid(budgets=[16, 24], samples=2, problems=2),
                          rollout=forced, progress=False)
-    assert [(r["model"], r["mode"], r["budget"]) for r in s1] == [("s1", "forced", 16), ("s1", "forced", 24)]
+    assert [(r.model, r.mode, r.budget) for r in s1] == [("s1", "forced", 16), ("s1", "forced", 24)]
     for row in s1:
-        assert all(row["budget"] < n <= row["budget"] + 3 for n in row["lengths"])  # budget + answer tokens
+        assert all(row.budget < n <= row.budget + 3 for n in row.lengths)  # budget + answer tokens
 
     paths = write_report(rows + s1, tmp_path / "report")
     report = json.loads(paths["report.json"].read_text())
@@ -78,14 +80,14 @@ def test_grading_and_metrics_are_wired_per_problem_kind(tmp_path, monkeypatch):
     lines = [{"problem": "1+1?", "answer": "2"}, {"question": "Prime?", "choices": ["4", "5"], "answer": "B"}]
     (tmp_path / "mix.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     task = load_file_task(tmp_path / "mix.jsonl")
-    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok, seed: ScriptedEngine(task.problems, right=1))
+    monkeypatch.setattr(engines, "build_engine", lambda rollout, model, tok, seed: ScriptedEngine(task.problems, right=1))
     model = build_tiny(SMALL)
     (row,) = evaluate_models({"m": model}, [task], EvalGrid(budgets=[20], modes=["max"], samples=4, pass_k=2),
                              progress=False)
-    assert row["accuracy"] == pytest.approx(0.25)  # the letter grader accepts \boxed{B}, the math one \boxed{2}
-    assert row["pass_at_k"] == pytest.approx(0.5)  # one correct of four: 1 - C(3,2)/C(4,2)
-    assert row["lengths"] == [10, 20, 30, 40] * 2 and row["over_budget_share"] == 0.5
-    assert row["mean_tokens"] == 25 and row["rel_error"] == pytest.approx(0.25)
+    assert row.accuracy == pytest.approx(0.25)  # the letter grader accepts \boxed{B}, the math one \boxed{2}
+    assert row.pass_at_k == pytest.approx(0.5)  # one correct of four: 1 - C(3,2)/C(4,2)
+    assert row.lengths == [10, 20, 30, 40] * 2 and row.over_budget_share == 0.5
+    assert row.mean_tokens == 25 and row.rel_error == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize("forced_prompt, sentence", [("none", None), ("exact", "Think for 40 tokens."),
@@ -101,7 +103,7 @@ def test_s1_prompts_carry_the_budget_sentence_the_grid_asks_for(monkeypatch, for
         def close(self):
             pass
 
-    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok, seed: Recorder())
+    monkeypatch.setattr(engines, "build_engine", lambda rollout, model, tok, seed: Recorder())
     grid = EvalGrid(budgets=[40], samples=1, problems=2, forced_prompt=forced_prompt)
     evaluate_models({"m": build_tiny(SMALL)}, [SyntheticTask()], grid, rollout=RolloutConfig(name="budget_forcing"),
                     progress=False)
@@ -123,8 +125,8 @@ def test_hydra_config_composes_and_runs(tiny_dir, tmp_path):
     obj = OmegaConf.to_object(cfg)
     assert isinstance(obj, EvaluateConfig) and obj.rollout.top_p == 0.95 and obj.grid.max_mode_cap == 8192
     rows = evaluate.run(obj)
-    assert [(r["model"], r["mode"]) for r in rows] == [("tiny", "exact")]
-    assert {p.name for p in tmp_path.iterdir()} == {"report.json", "report.md", "samples.jsonl"}
+    assert [(r.model, r.mode) for r in rows] == [("tiny", "exact")]
+    assert {p.name for p in tmp_path.iterdir()} == {"report.json", "report.md", "samples.jsonl", "cells"}
 
 
 def test_bad_grids_are_rejected():

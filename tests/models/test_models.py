@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 from lcpo.config import ModelConfig, TinyModelConfig
 from lcpo.models.load import load_policy, save_policy
 from lcpo.models.tiny import build_tiny
-from lcpo.cli.train import run
+from lcpo.training.build import run
 
 SMALL = TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
 

@@ -14,7 +14,7 @@ from lcpo.config import RolloutConfig, TinyModelConfig, VLLMConfig
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.vllm import VLLMEngine
 from lcpo.models.tiny import build_tiny
-from lcpo.cli.train import build
+from lcpo.training.build import build
 
 SMALL = TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 SAMPLING = SamplingConfig(temperature=1.0, max_new_tokens=8)

@@ -23,7 +23,7 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engines in this 
 
 import torch  # noqa: E402
 
-from lcpo.cli.train import build  # noqa: E402
+from lcpo.training.build import build  # noqa: E402
 from lcpo.config import EvalGrid, RolloutConfig, TinyModelConfig, VLLMConfig  # noqa: E402
 from lcpo.eval.run import evaluate_models  # noqa: E402
 from lcpo.models.tiny import build_tiny, save_tiny  # noqa: E402
@@ -213,5 +213,5 @@ def test_vllm_evaluation_releases_each_engine_before_the_next(tmp_path, monkeypa
     grid = EvalGrid(budgets=[8], modes=["exact"], samples=2, problems=2)
     rollout = replace(CFG, temperature=0.6, vllm=replace(CFG.vllm, max_prompt_tokens=256))
     rows = evaluate_models(folders, [SyntheticTask()], grid, rollout=rollout, progress=False)
-    assert [r["model"] for r in rows] == ["a", "b"]
+    assert [r.model for r in rows] == ["a", "b"]
     assert opened == ["open a", "close", "open b", "close"]

@@ -5,13 +5,15 @@ import math
 
 import pytest
 
+from lcpo.eval.rows import EvalRow
+from lcpo.training.build import run
 from lcpo.training.callbacks import validation_scalars
-from lcpo.cli.train import run
 
 
 def _row(mode, budget, tokens, accuracy, over=0.0):
-    return {"mode": mode, "budget": budget, "mean_tokens": tokens, "accuracy": accuracy,
-            "rel_error": (tokens - budget) / budget, "over_budget_share": over}
+    return EvalRow(model="policy", task="synthetic", mode=mode, budget=budget, n=1, samples=1, k=1,
+                   accuracy=accuracy, pass_at_k=accuracy, mean_tokens=tokens, length_std=0.0,
+                   rel_error=(tokens - budget) / budget, over_budget_share=over, truncated_share=0.0)
 
 
 def test_validation_scalars_per_budget_and_over_the_grid():
@@ -43,3 +45,23 @@ def test_training_run_validates_on_its_grid_and_saves_the_plots(compose_train, t
     assert {k for k in logged[0] if k.startswith("val/exact/b") and k.endswith("/mean_tokens")} == {
         f"val/exact/b{b}/mean_tokens" for b in (10, 14, 18, 22)
     }
+
+
+@pytest.mark.slow
+def test_a_resumed_run_does_not_redo_a_finished_validation(compose_train, tmp_path, monkeypatch):
+    """Killed after step 2's validation but before its checkpoint: the resumed run redoes step 2 from step 1's
+    checkpoint and loads the validation's cells instead of sampling them again."""
+    import lcpo.eval.run
+
+    overrides = ("trainer.max_steps=2", "trainer.val_every_n_steps=1", "trainer.ckpt_every_n_steps=1",
+                 "budget.low=8", "budget.high=24", "val.problems=2", "val.modes=[exact]", "eval.max_mode_cap=24")
+    run(compose_train(*overrides, output_dir=tmp_path))
+    report = (tmp_path / "val" / "step_2" / "report.json").read_text()
+    for name in ("optim_step_4.ckpt", "last.ckpt"):  # step 2's checkpoints, as if killed before they were written
+        (tmp_path / "checkpoints" / name).unlink()
+    sampled = []
+    real = lcpo.eval.run.evaluate_cell
+    monkeypatch.setattr(lcpo.eval.run, "evaluate_cell", lambda *a: sampled.append(a[2].key) or real(*a))
+    run(compose_train(*overrides, "ckpt_path=auto", output_dir=tmp_path))
+    assert sampled == []
+    assert (tmp_path / "val" / "step_2" / "report.json").read_text() == report

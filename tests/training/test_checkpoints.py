@@ -23,7 +23,7 @@ from lcpo.training.checkpoints import (
     resolve_ckpt_path,
     save_atomic,
 )
-from lcpo.cli.train import run
+from lcpo.training.build import run
 from run_records import RUN, assert_same_training_state, deterministic, versions
 
 ROOT = Path(__file__).resolve().parents[2]

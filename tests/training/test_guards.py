@@ -10,7 +10,8 @@ import torch
 
 from lcpo.training.collector import RolloutCollector
 from lcpo.training.guards import NonFiniteUpdates
-from lcpo.cli.train import main, run
+from lcpo.cli.train import main
+from lcpo.training.build import run
 
 RUN = [
     "reward=exact", "reward.alpha=0.01", "budget=fixed", "budget.value=4", "rollout.temperature=1.0",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lcpo.cli.train import run
+from lcpo.training.build import run
 from lcpo.config import TrainerConfig
 from lcpo.training.preemption import StopRequest, interrupted_status
 from run_records import RUN, assert_same_training_state, deterministic, versions

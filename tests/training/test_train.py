@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from lcpo.models.tiny import load_tokenizer
-from lcpo.cli.train import build, run
+from lcpo.training.build import build, run
 
 # Length-only signal: a random model never answers correctly, so LCPO-Exact reduces to -alpha * |N - n|.
 LENGTH_ONLY = [

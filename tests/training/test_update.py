@@ -12,7 +12,7 @@ from lcpo.algo.batching import pack
 from lcpo.training.collector import RolloutBatch
 from lcpo.config import AlgoConfig, TinyModelConfig
 from lcpo.models.tiny import build_tiny
-from lcpo.training.update import ppo_update, response_logprobs
+from lcpo.training.update import UpdateHooks, ppo_update, response_logprobs
 
 TINY = TinyModelConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
 
@@ -91,12 +91,13 @@ def test_gradients_are_reduced_once_per_optimiser_step():
     policy = _policy()
     syncs: list[bool] = []
 
-    def backward(loss, sync):
-        syncs.append(sync)
-        loss.backward()
+    class Recorder(UpdateHooks):
+        def backward(self, loss, sync):
+            syncs.append(sync)
+            loss.backward()
 
     opt = torch.optim.SGD(policy.parameters(), lr=algo.lr)
-    ppo_update(policy, None, _batch(), replace(algo, kl_coef=0.0), opt, backward=backward)
+    ppo_update(policy, None, _batch(), replace(algo, kl_coef=0.0), opt, Recorder())
     steps = [i for i, sync in enumerate(syncs) if sync]
     assert len(steps) == 2 and steps[-1] == len(syncs) - 1  # two mini-batches, each closed by one sync
     assert len(syncs) > 2 * len(steps)  # several micro-batches before each
@@ -140,15 +141,16 @@ def test_every_rank_runs_the_micro_batch_count_they_agree_on():
     rb, algo = _batch(), _algo(kl_coef=0.0, mini_batch_prompts=2, ppo_epochs=2, micro_batch_tokens=10_000)
     asked: list[int] = []
 
-    def agree(count: int) -> int:
-        asked.append(count)
-        return count + 2
+    class TwoMore(UpdateHooks):
+        def all_max(self, count: int) -> int:
+            asked.append(count)
+            return count + 2
 
     policy = _policy()
     calls = _count_decoder_calls(policy)
     opt = torch.optim.SGD(policy.parameters(), lr=algo.lr)
     ref = copy.deepcopy(policy).eval().requires_grad_(False)
-    stats = ppo_update(policy, ref, rb, replace(algo, kl_coef=0.05), opt, agree=agree)
+    stats = ppo_update(policy, ref, rb, replace(algo, kl_coef=0.05), opt, TwoMore())
     assert asked == [1] * 6  # the old and reference passes and four optimiser steps, each one micro-batch locally
     assert calls[0] == 3 + 3 + 4 * 3 and len(stats["loss"]) == 4 * 3  # the copied hook counts the reference's too
     alone, _ = _run(replace(algo, kl_coef=0.05), rb=rb)

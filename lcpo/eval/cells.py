@@ -1,0 +1,97 @@
+"""One cell evaluated: its problems sampled through an engine, graded, and summed up into a report row plus one
+record per sample (what ``samples.jsonl`` holds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from lcpo.algo import metrics
+from lcpo.algo.budgets import BudgetSpec, Mode
+from lcpo.algo.grading import Grader
+from lcpo.config import FORCED, EvalGrid, RolloutConfig
+from lcpo.eval.plan import Cell
+from lcpo.eval.rows import EvalRow
+from lcpo.rollout.base import Completion, RolloutEngine
+from lcpo.tasks.prompts import PromptBuilder
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A finished cell: its report row and its samples (``model, task, mode, budget, problem, answer, length,
+    correct, finish_reason, text`` each)."""
+
+    row: EvalRow
+    samples: list[dict]
+
+
+def evaluate_cell(
+    engine: RolloutEngine,
+    build_prompt: PromptBuilder,
+    cell: Cell,
+    grid: EvalGrid,
+    rollout: RolloutConfig,
+    advance: Callable[[int], None],
+) -> CellResult:
+    """Samples, grades and scores one cell; ``advance(k)`` is called as ``k`` more problems are sampled."""
+    groups = generate(engine, build_prompt, cell, grid, rollout, advance)
+    return score(cell, groups, grid)
+
+
+def generate(
+    engine: RolloutEngine,
+    build_prompt: PromptBuilder,
+    cell: Cell,
+    grid: EvalGrid,
+    rollout: RolloutConfig,
+    advance: Callable[[int], None],
+) -> list[list[Completion]]:
+    """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates)."""
+    mode = Mode(grid.forced_prompt) if cell.mode == FORCED else cell.mode
+    spec = BudgetSpec(Mode.NONE, None) if mode is Mode.NONE else BudgetSpec(mode, cell.budget)
+    sampling = rollout.sampling(grid.cap(cell.mode, cell.budget))
+    prompts = [build_prompt(p, spec) for p in cell.problems]
+    torch.manual_seed(grid.seed + cell.seed)
+    step = max(1, rollout.batch_size // grid.samples)
+    groups: list[list[Completion]] = []
+    for start in range(0, len(prompts), step):
+        chunk = prompts[start : start + step]
+        budgets = [cell.budget] * len(chunk)
+        seed = grid.seed + cell.seed + start
+        groups.extend(engine.generate(chunk, grid.samples, sampling, budgets=budgets, seed=seed))
+        advance(len(chunk))
+    return groups
+
+
+def score(cell: Cell, groups: list[list[Completion]], grid: EvalGrid) -> CellResult:
+    """The row and sample records of a cell from its completions (``groups[i]``: problem ``i``'s samples)."""
+    correct = grade(cell, groups)
+    lengths = [[c.length for c in g] for g in groups]
+    samples = [
+        {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget, "problem": problem.id,
+         "answer": problem.answer, "length": c.length, "correct": ok, "finish_reason": c.finish_reason, "text": c.text}
+        for problem, group, marks in zip(cell.problems, groups, correct)
+        for c, ok in zip(group, marks)
+    ]
+    flat = [n for g in lengths for n in g]
+    row = EvalRow(
+        model=cell.model, task=cell.task.name, mode=str(cell.mode), budget=cell.budget, n=len(cell.problems),
+        samples=grid.samples, k=grid.k, **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
+        truncated_share=sum(c.truncated for g in groups for c in g) / len(flat), lengths=flat,
+    )
+    return CellResult(row, samples)
+
+
+def grade(cell: Cell, groups: list[list[Completion]]) -> list[list[bool]]:
+    """Per-sample correctness, each problem by its grader; every grader's share of the cell goes in one batch."""
+    by_grader: dict[Grader, list[tuple[int, int]]] = {}
+    for i, problem in enumerate(cell.problems):
+        by_grader.setdefault(cell.task.grader_for(problem), []).extend((i, j) for j in range(len(groups[i])))
+    correct = [[False] * len(g) for g in groups]
+    for grader, cells in by_grader.items():
+        grades = grader.grade_many([groups[i][j].text for i, j in cells], [cell.problems[i].answer for i, _ in cells])
+        for (i, j), grade_ in zip(cells, grades):
+            correct[i][j] = grade_.correct
+    return correct
