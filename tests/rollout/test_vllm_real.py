@@ -123,7 +123,7 @@ def test_vllm_prompts_are_the_hf_token_ids_and_over_long_ones_name_the_key(polic
     (group,) = engine.generate([f"{tokenizer.bos_token}1+2 = ?"], 1, SAMPLING, seed=1)
     assert group[0].prompt_ids == [tokenizer.bos_token_id] + tokenizer("1+2 = ?", add_special_tokens=False).input_ids
     with pytest.raises(ValueError, match="rollout.vllm.max_prompt_tokens"):
-        engine.generate(["x" * (CFG.max_prompt_tokens + 1)], 1, SAMPLING)
+        engine.generate(["x" * (CFG.vllm.max_prompt_tokens + 1)], 1, SAMPLING)
 
 
 def test_vllm_same_seeds_give_the_same_tokens(engine):
