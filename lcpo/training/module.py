@@ -15,7 +15,6 @@ layer and the reference as a model of its own (``lcpo.models.sharding``).
 
 from __future__ import annotations
 
-import copy
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
@@ -30,6 +29,7 @@ from lcpo.training.guards import StepGuard
 from lcpo.algo.losses import global_token_normaliser, mismatch_sums, tis_weights
 from lcpo.algo.metrics import finish_sums, rollout_sums, zero_signal_sums
 from lcpo.tasks.prompts import PromptBatch
+from lcpo.models.reference import frozen_reference
 from lcpo.models.sharding import is_sharded, shard_model
 from lcpo.training.update import ppo_update
 
@@ -62,8 +62,7 @@ class LCPOModule(L.LightningModule):
         self.temperature = temperature if temperature > 0 else 1.0
         self.ref_model = None
         if algo.kl_coef > 0:
-            ref = copy.deepcopy(policy).eval().requires_grad_(False)
-            self.ref_model = ref if reference_dtype is None else ref.to(reference_dtype)
+            self.ref_model = frozen_reference(policy, reference_dtype)
         self.collector = collector
         self.budget_range = budget_range
         self.last_samples: list[dict] = []
