@@ -15,6 +15,7 @@ from transformers import GenerationConfig, PreTrainedModel
 
 from lcpo.rollout.base import Completion, SamplingConfig, encode_prompts
 from lcpo.rollout.decode import sample
+from lcpo.rollout.stops import stop_token_ids
 from lcpo.models.sharding import gathered
 
 
@@ -85,16 +86,14 @@ class HFEngine:
 
 
 def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
-    """The ids that end a response: the model's generation config first, the tokenizer's EOS otherwise."""
+    """The ids that end a response: every end-of-turn token of the model's generation config and the tokenizer."""
     return generation_eos_ids(model.generation_config, tokenizer)
 
 
 def generation_eos_ids(generation_config: GenerationConfig | None, tokenizer) -> set[int]:
-    """:func:`eos_token_ids` from a generation config alone (None: the tokenizer's EOS)."""
-    eos = None if generation_config is None else generation_config.eos_token_id
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+    """:func:`eos_token_ids` from a generation config alone (None: the tokenizer's), through
+    :func:`lcpo.rollout.stops.stop_token_ids`."""
+    return stop_token_ids(generation_config, tokenizer)
 
 
 def generation_config(
