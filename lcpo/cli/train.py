@@ -30,6 +30,7 @@ from lcpo.config.eval import VALIDATION_DIR
 from lcpo.training.datamodule import PromptDataModule
 from lcpo.errors import describe, hydra_boundary
 from lcpo.training.guards import LearningSignalWatch
+from lcpo.training.think_watch import ThinkWatch
 from lcpo.models.load import load_policy, torch_dtype
 from lcpo.training.module import LCPOModule
 from lcpo.tasks.prompts import PromptBuilder
@@ -138,6 +139,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         LearningSignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),
         StepMetricsCarry(),
     ]
+    if cfg.task.require_think:
+        callbacks.append(ThinkWatch())
     if cfg.trainer.val_every_n_steps:
         callbacks.append(validation(cfg, out / VALIDATION_DIR))
     if cfg.trainer.progress_bar:

@@ -217,6 +217,8 @@ class LCPOModule(L.LightningModule):
         """Rollout statistics (``lcpo.algo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
         sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated, self.budget_range)
         sums |= zero_signal_sums(rb.rewards, self.collector.group_size)
+        if rb.no_think is not None:
+            sums["rollout/no_think_share"] = (rb.no_think.float().sum(), torch.tensor(float(rb.no_think.numel())))
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)
