@@ -98,7 +98,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     policy, tokenizer = load_policy(cfg.model)
     budgets = cfg.budget.sampler()
     collector = RolloutCollector(
-        engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed),
+        engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed,
+                            compute_dtype=torch_dtype(cfg.model.dtype)),
         grader=build_grader(cfg.task),
         reward=build_reward(cfg.reward),
         sampling=cfg.rollout.sampling(),
@@ -172,6 +173,8 @@ def build_strategy(name: str) -> str | L.pytorch.strategies.Strategy:
     number of devices)."""
     if name == "fsdp":
         return L.pytorch.strategies.ModelParallelStrategy(save_distributed_checkpoint=False)
+    if name == "ddp":  # gradients live in DDP's all-reduce buckets instead of beside a copy of them there
+        return L.pytorch.strategies.DDPStrategy(gradient_as_bucket_view=True)
     return name
 
 

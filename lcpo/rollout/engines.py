@@ -11,18 +11,20 @@ from lcpo.rollout.base import RolloutEngine
 
 
 def build_engine(
-    cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any, *, max_new_tokens: int | None = None, seed: int = 0
+    cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any, *, max_new_tokens: int | None = None, seed: int = 0,
+    compute_dtype: torch.dtype | None = None,
 ) -> RolloutEngine:
     """``rollout=hf`` (transformers generate), ``rollout=vllm`` (GPU, extra ``vllm``) or ``budget_forcing`` (s1),
     sampling from the live ``model``.
 
     The vLLM engine is the training one: it exists only once :meth:`start` runs (the Lightning ``setup`` hook) and
-    is sized for ``max_new_tokens`` (default ``cfg.max_new_tokens``); ``seed`` is the run's seed.
+    is sized for ``max_new_tokens`` (default ``cfg.max_new_tokens``); ``seed`` is the run's seed. HF generate samples
+    under autocast to ``compute_dtype`` (the run's ``model.dtype``) when it is a 16-bit type.
     """
     if cfg.name == "hf":
         from lcpo.rollout.hf import HFEngine
 
-        return HFEngine(model, tokenizer, batch_size=cfg.batch_size)
+        return HFEngine(model, tokenizer, batch_size=cfg.batch_size, dtype=compute_dtype)
     if cfg.name == "vllm":
         from lcpo.rollout.vllm import VLLMEngine
 

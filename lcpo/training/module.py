@@ -83,7 +83,13 @@ class LCPOModule(L.LightningModule):
                 shard_model(self.ref_model, self.device_mesh)
 
     def on_train_start(self) -> None:
-        self.collector.engine.sync_weights(self.policy)
+        with self._engine_precision():
+            self.collector.engine.sync_weights(self.policy)
+
+    def _engine_precision(self) -> torch.autocast:
+        """Lightning's mixed precision autocasts the whole ``training_step``; the engine's calls (sampling, the
+        weight push) run outside it: vLLM and the push keep their own dtypes, and HF generate takes its own."""
+        return torch.autocast(self.device.type, enabled=False)
 
     def teardown(self, stage: str) -> None:
         if stage == "fit":
@@ -117,12 +123,17 @@ class LCPOModule(L.LightningModule):
         step_start = time.perf_counter()
         if batch.step != self.rollout_step:
             raise RuntimeError(f"prompt stream is at step {batch.step} but the trainer is at {self.rollout_step}")
-        rb = self.collector.collect(batch, rank=self.global_rank)
+        with self._engine_precision():
+            rb = self.collector.collect(batch, rank=self.global_rank)
         rb = self.transfer_batch_to_device(rb, self.device, 0)
         update_start = time.perf_counter()
-        self.collector.engine.offload()
+        with self._engine_precision():
+            self.collector.engine.offload()
         stats = self._update(rb)
-        self.collector.engine.sync_weights(self.policy)
+        # the gradients go before the engine wakes: it needs the memory they hold (DDP's buckets stay)
+        self.optimizers().zero_grad(set_to_none=True)
+        with self._engine_precision():
+            self.collector.engine.sync_weights(self.policy)
         update_seconds = time.perf_counter() - update_start
 
         self.last_samples = rb.samples
