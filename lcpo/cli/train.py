@@ -33,6 +33,7 @@ from lcpo.training.guards import LearningSignalWatch
 from lcpo.training.think_watch import ThinkWatch
 from lcpo.models.load import load_policy, torch_dtype
 from lcpo.training.module import LCPOModule
+from lcpo.training.prompt_lengths import fit_prompts
 from lcpo.tasks.prompts import PromptBuilder
 from lcpo.config.reward import build_reward
 from lcpo.rollout.engines import build_engine
@@ -115,11 +116,12 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         policy, tokenizer, cfg.algo, collector, budget_range, temperature=cfg.rollout.temperature,
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
-    task = build_task(cfg.task)
+    build_prompt = PromptBuilder(cfg.prompt, tokenizer)
+    task = fit_prompts(build_task(cfg.task), build_prompt, tokenizer, cfg.rollout.max_prompt_tokens, budgets)
     datamodule = PromptDataModule(
         task=task,
         sampler=budgets,
-        build_prompt=PromptBuilder(cfg.prompt, tokenizer),
+        build_prompt=build_prompt,
         prompts_per_step=cfg.algo.prompts_per_step,
         seed=cfg.seed,
         start_step=lambda: module.rollout_step,

@@ -34,7 +34,8 @@ class RolloutConfig:
     budget forcing's knobs (evaluation: ``end_at_line`` places the forced end of thinking after the last complete
     line, see :mod:`lcpo.rollout.budget_forcing`) and vLLM's (GPU).
 
-    vLLM's context is ``max_prompt_tokens + max_new_tokens`` (a longer prompt is an error), its share of the GPU
+    vLLM's context is ``max_prompt_tokens + max_new_tokens`` (training drops a file task's longer prompts when it
+    loads, saying how many: ``lcpo.training.prompt_lengths``), its share of the GPU
     ``gpu_memory_utilization``; ``enable_sleep_mode`` releases its weights and KV cache while the trainer updates.
     """
 
