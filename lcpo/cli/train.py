@@ -34,6 +34,7 @@ from lcpo.training.think_watch import ThinkWatch
 from lcpo.models.load import load_policy, torch_dtype
 from lcpo.training.module import LCPOModule
 from lcpo.training.prompt_lengths import fit_prompts
+from lcpo.training.tokenizer_check import check_tokenizer
 from lcpo.tasks.prompts import PromptBuilder
 from lcpo.config.reward import build_reward
 from lcpo.rollout.engines import build_engine
@@ -117,6 +118,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
     build_prompt = PromptBuilder(cfg.prompt, tokenizer)
+    if cfg.model.name == "hf":
+        check_tokenizer(policy, tokenizer, build_prompt, f"model.path={cfg.model.path}")
     task = fit_prompts(build_task(cfg.task), build_prompt, tokenizer, cfg.rollout.max_prompt_tokens, budgets)
     datamodule = PromptDataModule(
         task=task,
