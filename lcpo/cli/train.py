@@ -33,6 +33,8 @@ from lcpo.training.guards import LearningSignalWatch
 from lcpo.training.think_watch import ThinkWatch
 from lcpo.models.load import load_policy, torch_dtype
 from lcpo.training.module import LCPOModule
+from lcpo.training.plan_log import log_plan
+from lcpo.training.strategies import build_strategy
 from lcpo.training.prompt_lengths import fit_prompts
 from lcpo.training.tokenizer_check import check_tokenizer
 from lcpo.tasks.prompts import PromptBuilder
@@ -98,6 +100,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.output_dir)
     policy, tokenizer = load_policy(cfg.model)
+    if cfg.trainer.accelerator != "cpu":
+        log_plan(cfg, policy)
     budgets = cfg.budget.sampler()
     collector = RolloutCollector(
         engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed,
@@ -170,17 +174,6 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         plugins=[AtomicCheckpointIO()],
     )
     return module, datamodule, trainer
-
-
-def build_strategy(name: str) -> str | L.pytorch.strategies.Strategy:
-    """Lightning's strategy by name, except ``fsdp``: PyTorch's FSDP2 through Lightning's ``ModelParallelStrategy``
-    (the module shards the policy in ``configure_model``; checkpoints hold whole weights, so a run resumes on any
-    number of devices)."""
-    if name == "fsdp":
-        return L.pytorch.strategies.ModelParallelStrategy(save_distributed_checkpoint=False)
-    if name == "ddp":  # gradients live in DDP's all-reduce buckets instead of beside a copy of them there
-        return L.pytorch.strategies.DDPStrategy(gradient_as_bucket_view=True)
-    return name
 
 
 def engine_max_new_tokens(cfg: TrainConfig) -> int:
