@@ -38,6 +38,8 @@ RUNS = {"gpu": ("single", "hf"), "ddp": ("ddp", "hf"), "fsdp": ("fsdp", "hf"), "
 STRATEGY_NAMES = {"single": "auto", "ddp": "ddp", "fsdp": "fsdp"}
 #: The longest prompt the synthetic task builds with the check's prompt settings, in tokens (a generous bound).
 PROMPT_TOKENS = 256
+#: The most one run may take before the check gives up on it.
+RUN_TIMEOUT_S = 300
 
 
 def shape_config(shape: ModelShape) -> dict:
@@ -269,7 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = [sys.executable, "-m", "lcpo.cli.gpu_check", "--one", name, "--steps", str(args.steps),
                    "--prompts", str(args.prompts), "--samples", str(args.samples),
                    "--max-new-tokens", str(args.max_new_tokens)]
-        proc = subprocess.run(command, capture_output=True, text=True)
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired as err:
+            result["failed"][name] = [f"no result after {RUN_TIMEOUT_S} s", *str(err.stderr or "").splitlines()[-20:]]
+            continue
         if proc.returncode:
             result["failed"][name] = proc.stderr.strip().splitlines()[-20:]
             print(f"run {name} failed:\n{proc.stderr[-4000:]}", file=sys.stderr)
