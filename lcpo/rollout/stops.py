@@ -22,6 +22,8 @@ def stop_token_ids(generation_config: Optional[Any], tokenizer: Any) -> set[int]
     ids.update(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[token] for token in END_OF_TURN if token in vocab)
+    for token in END_OF_TURN:  # looked up one by one: cheap, where building the whole vocabulary is not
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is not None and tokenizer.convert_ids_to_tokens(token_id) == token:
+            ids.add(token_id)
     return {int(i) for i in ids}
