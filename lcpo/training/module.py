@@ -130,8 +130,10 @@ class LCPOModule(L.LightningModule):
         with self._engine_precision():
             self.collector.engine.offload()
         stats = self._update(rb)
-        # the gradients go before the engine wakes: it needs the memory they hold (DDP's buckets stay)
+        # the gradients and autocast's bf16 weight copies go before the engine wakes: it needs the memory they hold
+        # (DDP's buckets stay)
         self.optimizers().zero_grad(set_to_none=True)
+        torch.clear_autocast_cache()
         with self._engine_precision():
             self.collector.engine.sync_weights(self.policy)
         update_seconds = time.perf_counter() - update_start
