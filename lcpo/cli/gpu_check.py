@@ -130,7 +130,8 @@ def one_run(name: str, steps: int, prompts: int, samples: int, max_new_tokens: i
     import lightning as L
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from lcpo.config import AlgoConfig, BudgetConfig, PromptConfig, RewardConfig, RolloutConfig, TaskConfig
+    from lcpo.config import (AlgoConfig, BudgetConfig, PromptConfig, RewardConfig, RolloutConfig, TaskConfig,
+                             TrainerConfig)
     from lcpo.config.reward import build_reward
     from lcpo.models.load import save_policy
     from lcpo.models.sharding import full_state_dict
@@ -165,7 +166,9 @@ def one_run(name: str, steps: int, prompts: int, samples: int, max_new_tokens: i
     peaks = PhasePeaks() if gpu else None
     task = TaskConfig()
     collector = RolloutCollector(engine=engine, grader=build_grader(task), reward=build_reward(RewardConfig()),
-                                 sampling=rollout.sampling(), group_size=samples, pad_id=tokenizer.pad_token_id)
+                                 sampling=rollout.sampling(), group_size=samples, pad_id=tokenizer.pad_token_id,
+                                 seed=0, scale_std=algo.scale_std, adv_eps=algo.adv_eps,
+                                 samples_per_table=TrainerConfig().samples_per_table)
     sampler = BudgetConfig(low=max(1, max_new_tokens // 10), high=max_new_tokens).sampler()
     module = LCPOModule(policy, tokenizer, algo, collector, (sampler.distribution.smallest, sampler.distribution.largest),
                         rollout.temperature, reference_dtype=torch.bfloat16)
@@ -174,7 +177,7 @@ def one_run(name: str, steps: int, prompts: int, samples: int, max_new_tokens: i
         module._update = peaks.wrap("update", module._update)
         engine.sync_weights = peaks.wrap("push", engine.sync_weights)
     datamodule = PromptDataModule(build_task(task), sampler, PromptBuilder(PromptConfig(), tokenizer), prompts,
-                                  start_step=lambda: module.rollout_step)
+                                  seed=0, start_step=lambda: module.rollout_step)
     timings = _Timings()
     trainer = L.Trainer(accelerator=accelerator, devices=1, strategy=build_strategy(STRATEGY_NAMES[strategy]),
                         precision="bf16-mixed", max_steps=steps * algo.updates_per_step, max_epochs=-1, logger=False,

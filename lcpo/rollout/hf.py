@@ -24,7 +24,7 @@ class HFEngine:
     """Samples in chunks of at most ``batch_size`` sequences (prompt x sample), under autocast to ``dtype`` when it
     is a 16-bit type (the run's compute dtype; the trainer's own autocast is off during engine calls)."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int = 64, add_special_tokens: bool = False,
+    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int, add_special_tokens: bool = False,
                  dtype: torch.dtype | None = None):
         if batch_size < 1:
             raise ValueError(f"rollout.batch_size must be >= 1, got {batch_size}")

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from lcpo.algo.budgets import BudgetSampler, BudgetSpec
+from lcpo.algo.budgets import BudgetSampler, BudgetSpec, Mode
 from lcpo.rollout.base import encode_prompts
 from lcpo.tasks.base import Task
 from lcpo.tasks.prompts import PromptBuilder
@@ -26,11 +26,11 @@ def longest_specs(sampler: BudgetSampler) -> list[BudgetSpec]:
     largest = sampler.distribution.largest
     specs = []
     if sampler.none_share > 0:
-        specs.append(BudgetSpec("none", None))
+        specs.append(BudgetSpec(Mode.NONE, None))
     if sampler.max_share > 0:
-        specs.append(BudgetSpec("max", largest))
+        specs.append(BudgetSpec(Mode.MAX, largest))
     if sampler.none_share + sampler.max_share < 1:
-        specs.append(BudgetSpec("exact", largest))
+        specs.append(BudgetSpec(Mode.EXACT, largest))
     return specs
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.algo.grading import THINK_END, extract_answer
 from lcpo.rollout.base import encode_prompts
 from lcpo.tasks.base import Problem
@@ -33,7 +33,7 @@ def check_tokenizer(model: Any, tokenizer: Any, build_prompt: PromptBuilder, whe
             f"tokens, as the engines do) to {decoded!r}, so the grader would find no answer and every reward would be "
             f"0{' (' + THINK_END + ' is a special token)' if special else ''}; use a tokenizer that keeps it"
         )
-    prompt = build_prompt(Problem(id="probe", question="What is 6 * 7?", answer="42"), BudgetSpec("exact", 100))
+    prompt = build_prompt(Problem(id="probe", question="What is 6 * 7?", answer="42"), BudgetSpec(Mode.EXACT, 100))
     bos = tokenizer.bos_token
     if not bos or not prompt.startswith(bos):
         return

@@ -6,6 +6,7 @@ from tokenizers import AddedToken
 from lcpo.config import RolloutConfig, TinyModelConfig
 from lcpo.rollout import SamplingConfig
 from lcpo.rollout.budget_forcing import BudgetForcingEngine
+from lcpo.rollout.engines import build_engine
 from lcpo.rollout.hf import HFEngine
 from lcpo.rollout.stops import stop_token_ids
 from lcpo.rollout.vllm import VLLMEngine
@@ -28,8 +29,9 @@ def test_stop_ids_hold_the_end_of_turn_token_and_every_generation_config_eos():
     expected = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("!"), im_end}
     assert stop_token_ids(model.generation_config, tokenizer) == expected
     assert stop_token_ids(None, tokenizer) == {tokenizer.eos_token_id, im_end}
-    assert HFEngine(model, tokenizer).eos_ids == expected
-    assert BudgetForcingEngine(model, tokenizer).eos_ids == expected
+    assert HFEngine(model, tokenizer, batch_size=8).eos_ids == expected
+    forcing = build_engine(RolloutConfig(name="budget_forcing"), model, tokenizer, seed=0)
+    assert isinstance(forcing, BudgetForcingEngine) and forcing.eos_ids == expected
     cfg = RolloutConfig(name="vllm", max_new_tokens=8)
     assert VLLMEngine.colocated(model, tokenizer, cfg, 8).eos_ids == expected
 
@@ -39,5 +41,5 @@ def test_generation_stops_at_the_end_of_turn_token():
     # a model that ends its turn at once: its head always scores <|im_end|> highest
     model.lm_head.register_forward_hook(lambda _m, _a, out: out.index_add(-1, torch.tensor([im_end]),
                                                                           torch.full((*out.shape[:-1], 1), 1e4)))
-    (group,) = HFEngine(model, tokenizer).generate(["1+2 = ?"], 2, SamplingConfig(temperature=1.0, max_new_tokens=8))
+    (group,) = HFEngine(model, tokenizer, batch_size=8).generate(["1+2 = ?"], 2, SamplingConfig(temperature=1.0, max_new_tokens=8))
     assert [(c.token_ids, c.finish_reason) for c in group] == [([im_end], "eos")] * 2
