@@ -16,7 +16,7 @@ from lcpo.tasks.synthetic import SyntheticTask
 from lcpo.config import SyntheticTaskConfig
 from lcpo.training.prompt_lengths import fit_prompts, longest_specs
 
-SAMPLER = BudgetSampler(FixedBudget(1000), max_share=0.5)
+SAMPLER = BudgetSampler(FixedBudget(1000), max_share=0.5, none_share=0.0)
 
 
 def _task(tmp_path, questions):
@@ -48,6 +48,6 @@ def test_a_task_with_no_prompt_that_fits_is_an_error_naming_the_setting(tmp_path
 
 def test_the_longest_prompt_of_each_drawn_mode_is_measured():
     assert [s.mode for s in longest_specs(SAMPLER)] == ["max", "exact"]
-    assert [s.mode for s in longest_specs(BudgetSampler(FixedBudget(7)))] == ["exact"]
+    assert [s.mode for s in longest_specs(BudgetSampler(FixedBudget(7), max_share=0.0, none_share=0.0))] == ["exact"]
     task = SyntheticTask(SyntheticTaskConfig())
     assert fit_prompts(task, None, build_tokenizer(), 1, SAMPLER) is task  # no fixed list to check
