@@ -65,6 +65,7 @@ class _ChunkedLogProbs(torch.autograd.Function):
                 logp[rows] = z.gather(-1, labels[rows, None])[:, 0] - lse[rows]
                 z.sub_(lse[rows, None])  # z now holds log-probs
                 entropy[rows] = -(z.exp()[:, None, :] @ z[:, :, None])[:, 0, 0]
+                del z  # before the next chunk's logits exist: one chunk at a time, not two
         ctx.save_for_backward(hidden, weight, bias, labels, lse, entropy)
         ctx.inv_temperature, ctx.chunk, ctx.dtype = inv_temperature, chunk, dtype
         return logp, entropy
@@ -99,6 +100,7 @@ class _ChunkedLogProbs(torch.autograd.Function):
                     grad_weight += (dz.t() @ hidden[rows].to(dtype)).float()
                 if need_bias:
                     grad_bias += dz.float().sum(0)
+                del logq, q, coef, dz  # as in forward: the next chunk's buffers are made after these are freed
         grad_weight = None if grad_weight is None else grad_weight.to(weight.dtype)
         grad_bias = None if grad_bias is None else grad_bias.to(bias.dtype)
         return grad_hidden, grad_weight, grad_bias, None, None, None, None

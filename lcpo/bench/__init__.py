@@ -1,7 +1,8 @@
-"""Benchmarks, ``python -m lcpo.bench [memory|race|optimum|stops] ...``.
+"""Benchmarks, ``python -m lcpo.bench [memory|plan|race|optimum|stops] ...``.
 
 - no subcommand: step time and tokens/s at the demo's settings (``lcpo.bench.steps``, ``make bench``);
 - ``memory``: peak memory of one update at a real vocabulary and response length on the CPU (``lcpo.bench.memory``);
+- ``plan``: per-GPU memory of a run, item by item, and the largest micro-batch that fits (``lcpo.bench.plan``);
 - ``race``: lcpo's step time against TRL's GRPOTrainer on the same model and settings (``lcpo.bench.race``,
   ``make race``; needs the ``bench`` extra);
 - ``optimum``: the demo's bars as the training reward's best policy on the synthetic task scores them: which bars
@@ -25,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> Any:
         from lcpo.bench.memory import main as memory
 
         return memory(args[1:])
+    if args and args[0] == "plan":
+        from lcpo.bench.plan import main as plan
+
+        return plan(args[1:])
     if args and args[0] == "race":
         from lcpo.bench.race import main as race
 

@@ -4,7 +4,8 @@ Builds a randomly initialised Qwen2 with Qwen2's vocabulary (151,936 tokens) but
 so the LM head dominates as it does at scale, and runs one update of the paper's recipe (clip, k3 KL against a
 frozen reference, entropy bonus, AdamW: forward, backward, optimiser step) on ``rows`` responses of
 ``response_tokens`` after ``prompt_tokens``-token prompts. Prints, as JSON, the process's peak resident memory
-and, for contrast, what one fp32 copy of the full logits would take.
+(and its resident memory before the model was built, so the difference is the update's), and, for contrast, what
+one fp32 copy of the full logits would take.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ MIB = 2**20
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far (Linux reports kilobytes)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident set size now (Linux)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / MIB
 
 
 def random_batch(rows: int, prompt_tokens: int, response_tokens: int, vocab: int, seed: int = 0) -> RolloutBatch:
@@ -66,6 +73,7 @@ def measure(
     """Runs the update and returns the measurements (see the module docstring)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    start_rss = rss_mb()
     config = Qwen2Config(
         vocab_size=vocab, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=prompt_tokens + response_tokens,
@@ -87,6 +95,7 @@ def measure(
     return {
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_before_update_mb": round(before, 1),
+        "rss_at_start_mb": round(start_rss, 1),
         "full_fp32_logits_mb": round(response_total * vocab * 4 / MIB, 1),
         "update_seconds": round(seconds, 1),
         "loss": float(sum(stats["loss"])),

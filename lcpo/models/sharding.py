@@ -63,13 +63,18 @@ def full_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The whole state dict on the CPU, for ``save_pretrained``; a sharded model is gathered (every rank calls)."""
-    if not is_sharded(model):
-        return model.state_dict()
-    return {
-        name: whole(value.detach()).cpu()
-        for name, value in model.state_dict().items()
-    }
+    """The whole state dict on the CPU, for ``save_pretrained``, built there one tensor at a time: an export never
+    holds a second copy of the weights (or of their cast) on the accelerator, where a colocated engine may be awake.
+    Tensors that share memory (tied weights) share their copy too. A sharded model is gathered (every rank calls)."""
+    copies: dict[tuple, torch.Tensor] = {}
+    out = {}
+    for name, value in model.state_dict().items():
+        local = value.to_local() if isinstance(value, DTensor) else value
+        key = (local.device, local.data_ptr(), tuple(local.shape), tuple(local.stride()))
+        if key not in copies:
+            copies[key] = whole(value.detach()).cpu()
+        out[name] = copies[key]
+    return out
 
 
 @contextmanager

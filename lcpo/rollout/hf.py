@@ -8,6 +8,7 @@ rollout (``lcpo.models.sharding.gathered``), so ranks may decode for different n
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Sequence
 
 import torch
@@ -20,15 +21,18 @@ from lcpo.rollout.tokens import encode_prompts, eos_token_ids
 
 
 class HFEngine:
-    """Samples in chunks of at most ``batch_size`` sequences (prompt x sample)."""
+    """Samples in chunks of at most ``batch_size`` sequences (prompt x sample), under autocast to ``dtype`` when it
+    is a 16-bit type (the run's compute dtype; the trainer's own autocast is off during engine calls)."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int, add_special_tokens: bool = False):
+    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int, add_special_tokens: bool = False,
+                 dtype: torch.dtype | None = None):
         if batch_size < 1:
             raise ValueError(f"rollout.batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.add_special_tokens = add_special_tokens
+        self.dtype = dtype
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -70,13 +74,18 @@ class HFEngine:
         was_training = self.model.training
         self.model.eval()
         try:
-            with gathered(self.model):
+            with gathered(self.model), self._autocast():
                 out: list[list[Completion]] = []
                 for start in range(0, len(prompts), prompts_per_chunk):
                     out.extend(self._generate_chunk(prompts[start : start + prompts_per_chunk], n, sampling))
             return out
         finally:
             self.model.train(was_training)
+
+    def _autocast(self) -> AbstractContextManager:
+        if self.dtype in (None, torch.float32):
+            return nullcontext()
+        return torch.autocast(next(self.model.parameters()).device.type, dtype=self.dtype)
 
     def _generate_chunk(self, prompts: Sequence[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
         prompt_ids = encode_prompts(self.tokenizer, prompts, self.add_special_tokens)

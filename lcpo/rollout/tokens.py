@@ -7,6 +7,8 @@ from typing import Sequence
 
 from transformers import GenerationConfig, PreTrainedModel
 
+from lcpo.rollout.stops import stop_token_ids
+
 
 def encode_prompts(tokenizer, prompts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
     """The token ids every engine conditions on. Prompts are complete strings (a chat template already put its BOS
@@ -15,14 +17,12 @@ def encode_prompts(tokenizer, prompts: Sequence[str], add_special_tokens: bool =
 
 
 def eos_token_ids(model: PreTrainedModel, tokenizer) -> set[int]:
-    """The ids that end a response: the model's generation config first, the tokenizer's EOS otherwise."""
+    """The ids that end a response: every end-of-turn token of the model's generation config and the tokenizer."""
     return generation_eos_ids(model.generation_config, tokenizer)
 
 
 def generation_eos_ids(generation_config: GenerationConfig | None, tokenizer) -> set[int]:
-    """:func:`eos_token_ids` from a generation config alone (None: the tokenizer's EOS), for an engine that loads a
-    saved model folder itself (vLLM in evaluation) and so holds no transformers model."""
-    eos = None if generation_config is None else generation_config.eos_token_id
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+    """:func:`eos_token_ids` from a generation config alone (None: the tokenizer's), for an engine that loads a saved
+    model folder itself (vLLM in evaluation) and so holds no transformers model: every end-of-turn token of the
+    config and the tokenizer (:func:`lcpo.rollout.stops.stop_token_ids`)."""
+    return stop_token_ids(generation_config, tokenizer)

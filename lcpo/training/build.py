@@ -35,7 +35,12 @@ from lcpo.training.collector import RolloutCollector
 from lcpo.training.datamodule import PromptDataModule
 from lcpo.training.guards import LearningSignalWatch
 from lcpo.training.module import LCPOModule
+from lcpo.training.plan_log import log_plan
 from lcpo.training.preemption import StopOnSignal
+from lcpo.training.prompt_lengths import fit_prompts
+from lcpo.training.strategies import build_strategy
+from lcpo.training.think_watch import ThinkWatch
+from lcpo.training.tokenizer_check import check_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,8 @@ for _message in (
 def build_collector(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any) -> RolloutCollector:
     """The rollout engine over the live policy, with the grader, reward and sampling of ``cfg``."""
     return RolloutCollector(
-        engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed),
+        engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed,
+                            compute_dtype=torch_dtype(cfg.model.dtype)),
         grader=build_grader(cfg.task),
         reward=build_reward(cfg.reward),
         sampling=cfg.rollout.sampling(),
@@ -82,11 +88,12 @@ def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any) -> L
 def build_datamodule(cfg: TrainConfig, tokenizer: Any, start_step: Callable[[], int]) -> PromptDataModule:
     """The prompt stream of ``cfg``'s task and budgets, which starts at ``start_step()`` (in a run, the module's
     rollout step, so a resumed run continues)."""
-    task = build_task(cfg.task)
+    sampler, build_prompt = cfg.budget.sampler(), PromptBuilder(cfg.prompt, tokenizer)
+    task = fit_prompts(build_task(cfg.task), build_prompt, tokenizer, cfg.rollout.vllm.max_prompt_tokens, sampler)
     return PromptDataModule(
         task=task,
-        sampler=cfg.budget.sampler(),
-        build_prompt=PromptBuilder(cfg.prompt, tokenizer),
+        sampler=sampler,
+        build_prompt=build_prompt,
         prompts_per_step=cfg.algo.prompts_per_step,
         seed=cfg.seed,
         start_step=start_step,
@@ -99,6 +106,10 @@ def build_parts(cfg: TrainConfig, policy: torch.nn.Module | None = None,
     """The module and data module of a run: over ``cfg.model`` (loaded here) unless a policy is given."""
     if policy is None:
         policy, tokenizer = load_policy(cfg.model)
+    if cfg.model.name == "hf":
+        check_tokenizer(policy, tokenizer, PromptBuilder(cfg.prompt, tokenizer), f"model.path={cfg.model.path}")
+    if cfg.trainer.accelerator != "cpu":
+        log_plan(cfg, policy)
     module = build_module(cfg, policy, tokenizer)
     return module, build_datamodule(cfg, tokenizer, lambda: module.rollout_step)
 
@@ -126,6 +137,8 @@ def build_callbacks(cfg: TrainConfig, out: Path) -> list[L.Callback]:
         StepMetricsCarry(),
         StopOnSignal(cfg.trainer.stop_signals, out),
     ]
+    if cfg.task.require_think:
+        callbacks.append(ThinkWatch())
     if cfg.trainer.val_every_n_steps:
         callbacks.append(build_validation(cfg, out / VALIDATION_DIR))
     if cfg.trainer.progress_bar:
@@ -201,15 +214,6 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     out = Path(cfg.output_dir)
     module, datamodule = build_parts(cfg)
     return module, datamodule, build_trainer(cfg, build_callbacks(cfg, out), build_loggers(cfg, out))
-
-
-def build_strategy(name: str) -> str | L.pytorch.strategies.Strategy:
-    """Lightning's strategy by name, except ``fsdp``: PyTorch's FSDP2 through Lightning's ``ModelParallelStrategy``
-    (the module shards the policy in ``configure_model``; checkpoints hold whole weights, so a run resumes on any
-    number of devices)."""
-    if name == "fsdp":
-        return L.pytorch.strategies.ModelParallelStrategy(save_distributed_checkpoint=False)
-    return name
 
 
 def engine_max_new_tokens(cfg: TrainConfig) -> int:

@@ -14,7 +14,7 @@ import torch
 
 from lcpo.algo.batching import pack, pack_response_logprobs
 from lcpo.algo.budgets import BudgetSpec
-from lcpo.algo.grading import Grader
+from lcpo.algo.grading import THINK_END, Grader
 from lcpo.algo.losses import group_advantages
 from lcpo.tasks.prompts import PromptBatch
 from lcpo.algo.rewards import Reward, RewardInputs
@@ -31,6 +31,8 @@ class RolloutBatch:
     ``rollout_logp`` holds the engine's sampling log-probs in the layout of the trainer's log-probs of
     ``input_ids[:, 1:]`` (None when the engine does not return them: HF generate).
     ``samples`` holds one completion per prompt (up to the collector's ``samples_per_table``) for tables.
+    ``no_think`` marks the responses without ``</think>``, which the grader cannot read an answer from under
+    ``task.require_think`` (None when the grader does not require it).
     """
 
     input_ids: torch.Tensor
@@ -47,6 +49,7 @@ class RolloutBatch:
     rollout_seconds: float
     rollout_logp: torch.Tensor | None = None
     samples: list[dict] = field(default_factory=list)
+    no_think: torch.Tensor | None = None
 
 
 @dataclass
@@ -118,4 +121,5 @@ class RolloutCollector:
             rollout_seconds=seconds,
             rollout_logp=rollout_logp,
             samples=samples,
+            no_think=torch.tensor([THINK_END not in c.text for *_, c in flat]) if self.grader.require_think else None,
         )

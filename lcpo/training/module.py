@@ -15,7 +15,6 @@ layer and the reference as a model of its own (``lcpo.models.sharding``).
 
 from __future__ import annotations
 
-import copy
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
@@ -29,6 +28,7 @@ from lcpo.config.algo import AlgoConfig
 from lcpo.training.guards import StepGuard
 from lcpo.algo.metrics import finish_sums, rollout_sums, zero_signal_sums
 from lcpo.tasks.prompts import PromptBatch
+from lcpo.models.reference import frozen_reference
 from lcpo.models.sharding import is_sharded, shard_model
 from lcpo.training.update import UpdateHooks, ppo_update
 
@@ -61,8 +61,7 @@ class LCPOModule(L.LightningModule):
         self.temperature = temperature if temperature > 0 else 1.0
         self.ref_model = None
         if algo.kl_coef > 0:
-            ref = copy.deepcopy(policy).eval().requires_grad_(False)
-            self.ref_model = ref if reference_dtype is None else ref.to(reference_dtype)
+            self.ref_model = frozen_reference(policy, reference_dtype)
         self.collector = collector
         self.budget_range = budget_range
         self.last_samples: list[dict] = []
@@ -83,7 +82,13 @@ class LCPOModule(L.LightningModule):
                 shard_model(self.ref_model, self.device_mesh)
 
     def on_train_start(self) -> None:
-        self.collector.engine.sync_weights(self.policy)
+        with self._engine_precision():
+            self.collector.engine.sync_weights(self.policy)
+
+    def _engine_precision(self) -> torch.autocast:
+        """Lightning's mixed precision autocasts the whole ``training_step``; the engine's calls (sampling, the
+        weight push) run outside it: vLLM and the push keep their own dtypes, and HF generate takes its own."""
+        return torch.autocast(self.device.type, enabled=False)
 
     def teardown(self, stage: str) -> None:
         if stage == "fit":
@@ -117,12 +122,19 @@ class LCPOModule(L.LightningModule):
         step_start = time.perf_counter()
         if batch.step != self.rollout_step:
             raise RuntimeError(f"prompt stream is at step {batch.step} but the trainer is at {self.rollout_step}")
-        rb = self.collector.collect(batch, rank=self.global_rank)
+        with self._engine_precision():
+            rb = self.collector.collect(batch, rank=self.global_rank)
         rb = self.transfer_batch_to_device(rb, self.device, 0)
         update_start = time.perf_counter()
-        self.collector.engine.offload()
+        with self._engine_precision():
+            self.collector.engine.offload()
         stats = self._update(rb)
-        self.collector.engine.sync_weights(self.policy)
+        # the gradients and autocast's bf16 weight copies go before the engine wakes: it needs the memory they hold
+        # (DDP's buckets stay)
+        self.optimizers().zero_grad(set_to_none=True)
+        torch.clear_autocast_cache()
+        with self._engine_precision():
+            self.collector.engine.sync_weights(self.policy)
         update_seconds = time.perf_counter() - update_start
 
         self.last_samples = rb.samples
@@ -161,6 +173,8 @@ class LCPOModule(L.LightningModule):
         """Rollout statistics (``lcpo.algo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
         sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated, self.budget_range)
         sums |= zero_signal_sums(rb.rewards, self.collector.group_size)
+        if rb.no_think is not None:
+            sums["rollout/no_think_share"] = (rb.no_think.float().sum(), torch.tensor(float(rb.no_think.numel())))
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)
