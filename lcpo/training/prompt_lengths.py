@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from lcpo.algo.budgets import BudgetSampler, BudgetSpec, Mode
-from lcpo.rollout.base import encode_prompts
+from lcpo.rollout.tokens import encode_prompts
 from lcpo.tasks.base import Task
 from lcpo.tasks.prompts import PromptBuilder
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.algo.grading import THINK_END, extract_answer
-from lcpo.rollout.base import encode_prompts
+from lcpo.rollout.tokens import encode_prompts
 from lcpo.tasks.base import Problem
 from lcpo.tasks.prompts import PromptBuilder
 

@@ -9,7 +9,7 @@ import pytest
 from lcpo.algo.budgets import BudgetSampler, FixedBudget
 from lcpo.config import PromptConfig
 from lcpo.models.tiny import build_tokenizer
-from lcpo.rollout.base import encode_prompts
+from lcpo.rollout.tokens import encode_prompts
 from lcpo.tasks.files import load_file_task
 from lcpo.tasks.prompts import PromptBuilder
 from lcpo.tasks.synthetic import SyntheticTask
