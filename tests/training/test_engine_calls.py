@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from lcpo.cli.train import build
+from lcpo.training.build import build
 from lcpo.training.strategies import build_strategy
 from lcpo.models.sharding import full_state_dict
 from lcpo.models.tiny import build_tiny

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from lcpo.algo.memory_plan import SHAPES, plan
-from lcpo.cli.train import build
+from lcpo.training.build import build
 from lcpo.training.plan_log import run_shape
 
 GPU_80GB = 79 * 2**30
