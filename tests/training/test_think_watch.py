@@ -4,7 +4,7 @@ setting; the share of such responses is logged every step."""
 import csv
 import logging
 
-from lcpo.cli.train import run
+from lcpo.training.build import run
 
 
 def _no_think_shares(out) -> list[float]:
