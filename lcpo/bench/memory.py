@@ -27,8 +27,12 @@ MIB = 2**20
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far: ``VmHWM`` of this program's own address space, not
+    ``getrusage``'s ``ru_maxrss``, which Linux carries over from the parent across fork and exec (started from a
+    large test runner, it would report the runner's size)."""
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def rss_mb() -> float:
