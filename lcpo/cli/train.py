@@ -36,7 +36,9 @@ from lcpo.tasks.prompts import PromptBuilder
 from lcpo.config.reward import build_reward
 from lcpo.rollout.engines import build_engine
 from lcpo.models.sharding import is_sharded
-from lcpo.tasks import build_epochs, build_grader, build_task
+from lcpo.rollout.thinking import ThinkingCounter
+from lcpo.tasks import build_epochs, build_grader, build_task, data_sources
+from lcpo.tasks.verl import check_row_budgets
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,8 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         scale_std=cfg.algo.scale_std,
         adv_eps=cfg.algo.adv_eps,
         samples_per_table=cfg.trainer.samples_per_table,
+        count_thinking=ThinkingCounter(tokenizer),
+        length=cfg.reward.length,
     )
     budget_range = (budgets.distribution.smallest, budgets.distribution.largest)
     module = LCPOModule(
@@ -114,6 +118,9 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
     task = build_task(cfg.task)
+    collector.sources = data_sources(task)
+    if cfg.budget.from_file:
+        check_row_budgets(task.problems, cfg.budget.low, cfg.budget.high)
     datamodule = PromptDataModule(
         task=task,
         sampler=budgets,
@@ -122,6 +129,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         seed=cfg.seed,
         start_step=lambda: module.rollout_step,
         epochs=build_epochs(cfg.task, task, cfg.seed),
+        from_file=cfg.budget.from_file,
     )
     updates = cfg.algo.updates_per_step
     callbacks: list = [

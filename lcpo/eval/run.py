@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lcpo.algo import metrics
 
 from lcpo.eval import plots
+from lcpo.eval.summary import curve_summary, summary_markdown
 from lcpo.algo.budgets import BudgetSpec
 from lcpo.config import FORCED, EvalGrid, PromptConfig, RolloutConfig
 from lcpo.algo.grading import Grader
@@ -36,6 +37,7 @@ from lcpo.models.load import load_pretrained
 from lcpo.tasks.prompts import PromptBuilder
 from lcpo.rollout.base import Completion, RolloutEngine
 from lcpo.rollout.engines import build_engine
+from lcpo.rollout.thinking import ThinkingCounter
 from lcpo.models.tiny import load_tokenizer
 from lcpo.tasks import Problem, Task
 
@@ -179,6 +181,7 @@ class _Plan:
         sink: TextIO | None,
     ) -> list[dict]:
         build_prompt = PromptBuilder(self.prompt, tokenizer)
+        count_thinking = ThinkingCounter(tokenizer)
         rows = []
         for task in self.tasks:
             for mode in self.modes:
@@ -186,21 +189,22 @@ class _Plan:
                     description = f"{label} {task.name} {mode} {budget}"
                     cell = _Cell(label, task, self.problem_sets[task.name], mode, budget)
                     groups = _generate(engine, build_prompt, cell, self.grid, self.rollout, lambda k: advance(k, description))
-                    rows.append(_row(cell, groups, self.grid, sink))
+                    rows.append(_row(cell, groups, self.grid, sink, count_thinking))
         return rows
 
 
 def write_report(
     rows: Sequence[dict], out_dir: str | Path, make_plots: bool = True, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Path]:
-    """Writes ``report.json`` (``{"rows": [...]}`` plus the entries of ``extra``), ``report.md`` and the PNG plots;
-    returns their paths."""
+    """Writes ``report.json`` (``{"rows": [...], "summary": [...]}`` plus the entries of ``extra``; the summary is
+    :func:`lcpo.eval.summary.curve_summary`), ``report.md`` and the PNG plots; returns their paths."""
     if not rows:
         raise ValueError("no rows to report")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"report.json": out / "report.json", "report.md": out / "report.md"}
-    paths["report.json"].write_text(json.dumps({"rows": list(rows), **(extra or {})}, indent=1) + "\n")
+    report = {"rows": list(rows), "summary": curve_summary(rows), **(extra or {})}
+    paths["report.json"].write_text(json.dumps(report, indent=1) + "\n")
     paths["report.md"].write_text(report_markdown(rows))
     if make_plots:
         paths.update({name: plot(rows, out / name) for name, plot in PLOTS.items()})
@@ -208,8 +212,9 @@ def write_report(
 
 
 def report_markdown(rows: Sequence[dict]) -> str:
-    """The metrics table, then the correlation of length with budget per model, task and mode."""
+    """The metrics table, the curve summary, then the correlation of length with budget per model, task and mode."""
     lines = ["# Evaluation report", "", plots.markdown_table(rows, plots.REPORT_COLUMNS)]
+    lines.append(summary_markdown(curve_summary(rows)))
     correlations = []
     for (model, task, mode), series in plots.group_rows(rows, lambda r: (r["model"], r["task"], r["mode"])).items():
         budgets = [r["budget"] for r in series for _ in r["lengths"]]
@@ -258,24 +263,38 @@ def _generate(
     return groups
 
 
-def _row(cell: _Cell, groups: list[list[Completion]], grid: EvalGrid, sink: TextIO | None) -> dict:
+def _row(
+    cell: _Cell, groups: list[list[Completion]], grid: EvalGrid, sink: TextIO | None,
+    count_thinking: Callable[[Completion], int],
+) -> dict:
     correct = _grade(cell, groups)
     lengths = [[c.length for c in g] for g in groups]
+    thinking = [[count_thinking(c) for c in g] for g in groups]
     if sink is not None:
-        for problem, group, marks in zip(cell.problems, groups, correct):
-            for c, ok in zip(group, marks):
+        for problem, group, marks, counts in zip(cell.problems, groups, correct, thinking):
+            for c, ok, n in zip(group, marks, counts):
                 record = {"model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget,
-                          "problem": problem.id, "answer": problem.answer, "length": c.length, "correct": ok,
+                          "problem": problem.id, "answer": problem.answer, "length": c.length,
+                          "thinking_tokens": n, "answer_tokens": c.length - n, "correct": ok,
                           "finish_reason": c.finish_reason, "text": c.text}
                 sink.write(json.dumps(record) + "\n")
     flat = [n for g in lengths for n in g]
+    flat_thinking = [n for g in thinking for n in g]
     return {
-        "model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget,
-        "n": len(cell.problems), "samples": grid.samples, "k": grid.k,
+        "model": cell.model, "task": cell.task.name, "data_source": _data_source(cell), "mode": cell.mode,
+        "budget": cell.budget, "n": len(cell.problems), "samples": grid.samples, "k": grid.k,
         **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
+        **metrics.length_metrics(flat_thinking, cell.budget, "thinking_"),
+        "mean_answer_tokens": metrics.mean_tokens(flat) - metrics.mean_tokens(flat_thinking),
         "truncated_share": sum(c.truncated for g in groups for c in g) / len(flat),
         "lengths": flat,
     }
+
+
+def _data_source(cell: _Cell) -> str:
+    """The cell's problems' common ``data_source`` (a verl file's), else the task's name."""
+    sources = {p.meta.get("data_source") for p in cell.problems}
+    return str(sources.pop()) if len(sources) == 1 and None not in sources else cell.task.name
 
 
 def _grade(cell: _Cell, groups: list[list[Completion]]) -> list[list[bool]]:

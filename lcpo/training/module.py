@@ -28,7 +28,7 @@ from lcpo.training.collector import RolloutBatch, RolloutCollector
 from lcpo.config.algo import AlgoConfig
 from lcpo.training.guards import StepGuard
 from lcpo.algo.losses import global_token_normaliser, mismatch_sums, tis_weights
-from lcpo.algo.metrics import finish_sums, rollout_sums, zero_signal_sums
+from lcpo.algo.metrics import finish_sums, rollout_sums, source_sums, thinking_sums, zero_signal_sums
 from lcpo.tasks.prompts import PromptBatch
 from lcpo.models.sharding import is_sharded, shard_model
 from lcpo.training.update import ppo_update
@@ -218,6 +218,10 @@ class LCPOModule(L.LightningModule):
         """Rollout statistics (``lcpo.algo.metrics.rollout_sums``), reduced over all ranks as sums and counts."""
         sums = rollout_sums(rb.rewards, rb.correct, rb.lengths, rb.budgets, rb.modes, rb.truncated, self.budget_range)
         sums |= zero_signal_sums(rb.rewards, self.collector.group_size)
+        if rb.thinking is not None:
+            sums |= thinking_sums(rb.thinking, rb.lengths, rb.budgets, rb.modes)
+        if rb.source is not None:
+            sums |= source_sums(rb.source, self.collector.sources, rb.correct, rb.lengths)
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)
