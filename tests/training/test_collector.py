@@ -34,3 +34,25 @@ def test_parallel_grading_scores_like_inline_grading(prompt_stream):
     inline, pooled = _collector(workers=0).collect(batch), _collector(workers=2).collect(batch)
     assert torch.equal(inline.input_ids, pooled.input_ids)
     assert torch.equal(inline.rewards, pooled.rewards) and torch.equal(inline.correct, pooled.correct)
+
+
+def test_thinking_length_feeds_the_reward_when_asked(prompt_stream):
+    """reward.length=thinking: the exact reward's length term reads the tokens before </think>."""
+    from lcpo.rollout.thinking import ThinkingCounter
+
+    batch = prompt_stream().batch(0)
+    totals = _collector().collect(batch)
+    model, tokenizer = build_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
+    thinking = RolloutCollector(
+        HFEngine(model, tokenizer), Grader(), build_reward(RewardConfig(name="mixed")),
+        SamplingConfig(temperature=1.0, max_new_tokens=12), group_size=4, pad_id=tokenizer.pad_token_id, seed=0,
+        count_thinking=ThinkingCounter(tokenizer), length="thinking", sources=("a", "b"),
+    ).collect(batch)
+    assert torch.equal(thinking.input_ids, totals.input_ids)  # same weights and seed: same rollouts
+    assert (thinking.thinking <= thinking.lengths).all() and torch.equal(thinking.lengths, totals.lengths)
+    exact = thinking.modes == 0
+    expected = thinking.correct - 0.0003 * (thinking.budgets - thinking.thinking).abs()
+    assert torch.allclose(thinking.rewards[exact], expected[exact].float())
+    assert thinking.source.tolist() == [-1] * 12  # synthetic problems name no source
+    sample = thinking.samples[0]
+    assert sample["thinking_tokens"] + sample["answer_tokens"] == sample["length"]
