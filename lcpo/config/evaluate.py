@@ -53,7 +53,9 @@ class EvaluateConfig:
             if not Path(path).expanduser().is_file() or Path(path).suffix.lower()[1:] not in FILE_FORMATS:
                 raise ValueError(f"extra_files: {path} is not a .jsonl, .json or .parquet file")
         if self.suite.name is not None and not (self.data_dir and Path(self.data_dir).expanduser().is_dir()):
-            raise ValueError(f"suite={self.suite.name} reads its datasets from data_dir, which is not a folder: {self.data_dir}")
+            raise ValueError(
+                f"suite={self.suite.name} reads its datasets from data_dir, which is not a folder: {self.data_dir}"
+            )
         if self.s1 is not None and self.s1 not in model_names(self.models):
             raise ValueError(f"s1={self.s1} is not one of models: {model_names(self.models)}")
         if self.num_threads is not None:

@@ -43,6 +43,8 @@ def suite_tasks(data_dir: str | Path, names: Sequence[str], grader: Grader) -> t
         looked = ", ".join(f"{n}.{{{','.join(FILE_FORMATS)}}}" for n in names)
         raise FileNotFoundError(f"data_dir: none of the suite's datasets is in {data_dir} (looked for {looked})")
     if missing:
-        log.warning("suite: %d of %d datasets missing from %s: %s", len(missing), len(names), data_dir, ", ".join(missing))
+        log.warning(
+            "suite: %d of %d datasets missing from %s: %s", len(missing), len(names), data_dir, ", ".join(missing)
+        )
     tasks = [EvalTask(load_file_task(path, name=name), grader) for name, path in found.items()]
     return tasks, missing

@@ -30,7 +30,9 @@ def curve_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for (model, source, mode), series in plots.group_rows(rows, key).items():
         out.append({
             "model": model, "data_source": source, "mode": mode, "budgets": len(series),
-            "accuracy_slope": metrics.accuracy_slope([r["mean_tokens"] for r in series], [r["accuracy"] for r in series]),
+            "accuracy_slope": metrics.accuracy_slope(
+                [r["mean_tokens"] for r in series], [r["accuracy"] for r in series]
+            ),
             "budget_auc": metrics.budget_auc([r["budget"] for r in series], [r["accuracy"] for r in series]),
             "rel_error": _mean(series, "rel_error"),
             "mean_abs_rel_error": _mean(series, "mean_abs_rel_error"),

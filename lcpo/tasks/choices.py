@@ -75,7 +75,8 @@ def grade_problems(grader: Grader, responses: Sequence[str], problems: Sequence[
     results: list[GradeResult | None] = [None] * len(problems)
     for kind in {("choice" if p.is_choice else grader.kind) for p in problems}:
         picked = [i for i, p in enumerate(problems) if ("choice" if p.is_choice else grader.kind) == kind]
-        graded = replace(grader, kind=kind).grade_many([responses[i] for i in picked], [problems[i].answer for i in picked])
+        golds = [problems[i].answer for i in picked]
+        graded = replace(grader, kind=kind).grade_many([responses[i] for i in picked], golds)
         for i, result in zip(picked, graded):
             results[i] = result
     return [r for r in results if r is not None]

@@ -111,7 +111,8 @@ def test_mean_abs_rel_error_shows_the_spread_the_signed_error_hides():
 def test_length_metrics_prefix():
     got = metrics.length_metrics([80, 120, 160], 100, "thinking_")
     assert got == pytest.approx({"thinking_mean_tokens": 120.0, "thinking_rel_error": 0.2,
-                                 "thinking_mean_abs_rel_error": (20 + 20 + 60) / 300, "thinking_over_budget_share": 2 / 3})
+                                 "thinking_mean_abs_rel_error": (20 + 20 + 60) / 300,
+                                 "thinking_over_budget_share": 2 / 3})
 
 
 def test_accuracy_slope_per_doubling():

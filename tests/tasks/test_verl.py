@@ -16,6 +16,7 @@ from reference_rows import (
     json_row, verl_choice_row, verl_row, write_json_list, write_parquet,
 )
 
+ROW = verl_row("Q?", "1", 100)
 TRAIN_ROWS = [
     verl_row("What is 1+1?", "2", 1234, index=0),
     verl_row("What is 2*3?", "6", -700, index=1),
@@ -54,7 +55,8 @@ def test_choice_rows_are_graded_as_choices(tmp_path):
 
 
 def test_json_test_lists_load(tmp_path):
-    task = load_file_task(write_json_list(tmp_path / "aime.json", [json_row("Find x.", "204"), json_row("Find y.", "5")]))
+    rows = [json_row("Find x.", "204"), json_row("Find y.", "5")]
+    task = load_file_task(write_json_list(tmp_path / "aime.json", rows))
     assert task.name == "aime" and [p.answer for p in task.problems] == ["204", "5"]
     assert task.problems[0].meta["solution"].startswith("It is") and task.problems[1].meta["row"] == 1
 
@@ -62,10 +64,10 @@ def test_json_test_lists_load(tmp_path):
 @pytest.mark.parametrize(
     "row, field",
     [
-        ({**verl_row("Q?", "1", 100), "reward_model": {"style": "rule", "num_tokens": 100}}, "reward_model.ground_truth"),
-        ({**verl_row("Q?", "1", 100), "reward_model": {"ground_truth": "1", "num_tokens": 0}}, "reward_model.num_tokens"),
-        ({**verl_row("Q?", "1", 100), "reward_model": {"ground_truth": "1", "num_tokens": 300}}, "reward_model.num_tokens"),
-        ({**verl_row("Q?", "1", 100), "prompt": [{"role": "system", "content": "hi"}]}, "prompt"),
+        ({**ROW, "reward_model": {"style": "rule", "num_tokens": 100}}, "reward_model.ground_truth"),
+        ({**ROW, "reward_model": {"ground_truth": "1", "num_tokens": 0}}, "reward_model.num_tokens"),
+        ({**ROW, "reward_model": {"ground_truth": "1", "num_tokens": 300}}, "reward_model.num_tokens"),
+        ({**ROW, "prompt": [{"role": "system", "content": "hi"}]}, "prompt"),
         (verl_row("", "1", 100), "prompt"),
         (verl_choice_row("Which?", ["a", "b"], "D", 100), "reward_model.ground_truth"),
     ],
@@ -89,7 +91,8 @@ def test_bad_json_lists_are_named(tmp_path):
 def test_from_file_budgets_reach_every_prompt(tmp_path):
     task = load_file_task(write_parquet(tmp_path / "train.parquet", TRAIN_ROWS))
     check_row_budgets(task.problems, 100, 4000)
-    with pytest.raises(ValueError, match=r"train\.parquet, row 0 asks for 1234 tokens, outside \[budget.low=100, budget.high=1000\]"):
+    outside = r"train\.parquet, row 0 asks for 1234 tokens, outside \[budget.low=100, budget.high=1000\]"
+    with pytest.raises(ValueError, match=outside):
         check_row_budgets(task.problems, 100, 1000)
     build = PromptBuilder(PromptConfig(), build_tokenizer())
     sampler = BudgetSampler(UniformBudget(100, 4000))
