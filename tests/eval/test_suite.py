@@ -65,7 +65,8 @@ def test_one_command_evaluates_the_suite_and_lcpo_report_reads_it(tmp_path):
     data, out = _data_dir(tmp_path / "data"), tmp_path / "out"
     cmd = [sys.executable, "-m", "lcpo.evaluate", "suite=l1", f"data_dir={data}",
            f"models={{l1: {model}, base: {model}}}",
-           "s1=base", "grid.budgets=[36,40]", "grid.samples=1", "grid.problems=1", "grid.max_mode_cap=48", "grid.forced_prompt=exact",
+           "s1=base", "grid.budgets=[36,40]", "grid.samples=1", "grid.problems=1", "grid.max_mode_cap=48",
+           "grid.forced_prompt=exact",
            "progress_bar=false",
            "prompt.instruction=''", f"hydra.run.dir={out}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
