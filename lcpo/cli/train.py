@@ -98,6 +98,9 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     out = Path(cfg.output_dir)
     policy, tokenizer = load_policy(cfg.model)
     budgets = cfg.budget.sampler()
+    task = build_task(cfg.task)
+    if cfg.budget.from_file:
+        check_row_budgets(task.problems, cfg.budget.low, cfg.budget.high)
     collector = RolloutCollector(
         engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed),
         grader=build_grader(cfg.task),
@@ -111,16 +114,13 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         samples_per_table=cfg.trainer.samples_per_table,
         count_thinking=ThinkingCounter(tokenizer),
         length=cfg.reward.length,
+        sources=data_sources(task),
     )
     budget_range = (budgets.distribution.smallest, budgets.distribution.largest)
     module = LCPOModule(
         policy, tokenizer, cfg.algo, collector, budget_range, temperature=cfg.rollout.temperature,
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
-    task = build_task(cfg.task)
-    collector.sources = data_sources(task)
-    if cfg.budget.from_file:
-        check_row_budgets(task.problems, cfg.budget.low, cfg.budget.high)
     datamodule = PromptDataModule(
         task=task,
         sampler=budgets,
@@ -141,7 +141,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
             save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
             auto_insert_metric_name=False,
         ),
-        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.export_dtype),
+        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.exports_in),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
         LearningSignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),
         StepMetricsCarry(),

@@ -21,7 +21,8 @@ class EvaluateConfig:
     """``task`` is the lead task; ``extra_files`` adds file tasks (JSONL/JSON/parquet, kind auto, graded like
     ``task``). ``suite`` (e.g. ``suite=l1``) replaces both with the suite's datasets found in ``data_dir``. ``s1``
     names an entry of ``models`` to evaluate once more as the s1 budget-forcing baseline (rows named "s1").
-    ``logger`` reuses the training logger group (wandb only)."""
+    ``logger`` reuses the training logger group (wandb only; ``conf/evaluate.yaml`` picks ``logger: none``).
+    ``rollout`` samples as the L1 evaluation protocol does (temperature 0.6, top_p 0.95)."""
 
     models: Any = None
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -32,7 +33,7 @@ class EvaluateConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(temperature=0.6, top_p=0.95))
     grid: EvalGrid = field(default_factory=EvalGrid)
-    logger: LoggerConfig = field(default_factory=lambda: LoggerConfig(wandb=False, csv=False))
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     dtype: str = "float32"
     attn_implementation: Optional[str] = "eager"
     device: str = "auto"

@@ -56,7 +56,7 @@ class ModelConfig:
     ``dtype`` is the compute dtype: the policy's parameters and AdamW's state are always fp32 (at the paper's lr an
     update is far below one bf16 rounding step of a weight), and ``bfloat16`` runs forward and backward under
     autocast (``trainer.precision`` follows it: ``bf16-mixed``), with the frozen reference stored in bf16.
-    ``export_dtype`` is the dtype of the exported transformers folders (default: ``dtype``).
+    ``export_dtype`` is the dtype of the exported transformers folders (null: ``dtype``, see ``exports_in``).
     """
 
     name: str = "tiny"
@@ -70,9 +70,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         one_of("model.name", self.name, ("tiny", "hf", "auto"))
         one_of("model.dtype", self.dtype, DTYPES)
-        if self.export_dtype is None:
-            self.export_dtype = self.dtype
-        one_of("model.export_dtype", self.export_dtype, DTYPES)
+        if self.export_dtype is not None:
+            one_of("model.export_dtype", self.export_dtype, DTYPES)
         if self.name == "auto":
             self.name = "hf" if self.path and (Path(self.path).expanduser() / "config.json").is_file() else "tiny"
             if self.name == "tiny":
@@ -88,3 +87,9 @@ class ModelConfig:
                 raise ValueError("model.path is required for model=hf (a local transformers model folder)")
             if not Path(self.path).expanduser().is_dir():
                 raise ValueError(f"model.path does not exist or is not a folder: {self.path}")
+
+    @property
+    def exports_in(self) -> str:
+        """The dtype of exported folders: ``export_dtype``, or the compute dtype when that is null (left null in
+        the schema rather than filled in, so that a composed config keeps following ``dtype``)."""
+        return self.export_dtype or self.dtype

@@ -30,7 +30,7 @@ from lcpo.algo import metrics
 
 from lcpo.eval import plots
 from lcpo.eval.summary import curve_summary, summary_markdown
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import FORCED, EvalGrid, PromptConfig, RolloutConfig
 from lcpo.algo.grading import Grader
 from lcpo.models.load import load_pretrained
@@ -116,7 +116,7 @@ def _engine(
     an engine over the transformers model loaded onto ``device``."""
     if rollout.name != "vllm":
         model, tokenizer = _load(spec, dtype, attn_implementation, device)
-        return build_engine(rollout, model, tokenizer), tokenizer
+        return build_engine(rollout, model, tokenizer, seed=plan.grid.seed), tokenizer
     from lcpo.rollout.vllm import VLLMEngine
 
     with tempfile.TemporaryDirectory(prefix="lcpo-eval-") as scratch:
@@ -152,7 +152,7 @@ class _Plan:
 
     tasks: list[EvalTask]
     problem_sets: dict[str, list[Problem]]
-    modes: list[str]
+    modes: list[Mode | str]  # budget modes, or FORCED alone for s1 budget forcing
     grid: EvalGrid
     rollout: RolloutConfig
     prompt: PromptConfig
@@ -163,7 +163,7 @@ class _Plan:
         problem_sets = {t.name: t.task.eval_set(grid.problems, grid.seed) for t in eval_tasks}
         if len(problem_sets) != len(eval_tasks):
             raise ValueError(f"task names must be unique, got {[t.name for t in eval_tasks]}")
-        modes = [FORCED] if rollout.name == "budget_forcing" else list(grid.modes)
+        modes = [FORCED] if rollout.name == "budget_forcing" else [Mode(m) for m in grid.modes]
         return cls(eval_tasks, problem_sets, modes, grid, rollout, prompt)
 
     @property
@@ -231,7 +231,7 @@ class _Cell:
     model: str
     task: EvalTask
     problems: list[Problem]
-    mode: str
+    mode: Mode | str  # FORCED for s1 budget forcing
     budget: int
 
     @property
@@ -248,8 +248,8 @@ def _generate(
     advance: Callable[[int], None],
 ) -> list[list[Completion]]:
     """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates)."""
-    mode = grid.forced_prompt if cell.mode == FORCED else cell.mode
-    spec = BudgetSpec("none", None) if mode == "none" else BudgetSpec(mode, cell.budget)
+    mode = Mode(grid.forced_prompt) if cell.mode == FORCED else cell.mode
+    spec = BudgetSpec(Mode.NONE, None) if mode is Mode.NONE else BudgetSpec(mode, cell.budget)
     sampling = rollout.sampling(grid.cap(cell.mode, cell.budget))
     prompts = [build_prompt(p, spec) for p in cell.problems]
     torch.manual_seed(grid.seed + cell.seed)
@@ -273,7 +273,7 @@ def _row(
     if sink is not None:
         for problem, group, marks, counts in zip(cell.problems, groups, correct, thinking):
             for c, ok, n in zip(group, marks, counts):
-                record = {"model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget,
+                record = {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget,
                           "problem": problem.id, "answer": problem.answer, "length": c.length,
                           "thinking_tokens": n, "answer_tokens": c.length - n, "correct": ok,
                           "finish_reason": c.finish_reason, "text": c.text}
@@ -281,7 +281,7 @@ def _row(
     flat = [n for g in lengths for n in g]
     flat_thinking = [n for g in thinking for n in g]
     return {
-        "model": cell.model, "task": cell.task.name, "data_source": _data_source(cell), "mode": cell.mode,
+        "model": cell.model, "task": cell.task.name, "data_source": _data_source(cell), "mode": str(cell.mode),
         "budget": cell.budget, "n": len(cell.problems), "samples": grid.samples, "k": grid.k,
         **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
         **metrics.length_metrics(flat_thinking, cell.budget, "thinking_"),

@@ -72,13 +72,13 @@ class RolloutCollector:
     sampling: SamplingConfig
     group_size: int
     pad_id: int
-    seed: int = 0
-    scale_std: bool = True
-    adv_eps: float = 1e-6
-    samples_per_table: int = 8
-    count_thinking: Callable[[Completion], int] | None = None
-    length: str = "total"
-    sources: Sequence[str] = ()
+    seed: int
+    scale_std: bool
+    adv_eps: float
+    samples_per_table: int
+    count_thinking: Callable[[Completion], int] | None
+    length: str
+    sources: Sequence[str]
 
     @torch.no_grad()
     def collect(self, batch: PromptBatch, rank: int = 0) -> RolloutBatch:
@@ -97,8 +97,7 @@ class RolloutCollector:
         thinking = [c.length if self.count_thinking is None else self.count_thinking(c) for *_, c in flat]
         inputs = RewardInputs.build(
             correct=[g.correct for g in grades],
-            modes=[s.mode for _, _, s, _ in flat],
-            budgets=[s.budget for _, _, s, _ in flat],
+            specs=[s for _, _, s, _ in flat],
             lengths=thinking if self.length == "thinking" else [c.length for *_, c in flat],
             max_length=self.sampling.max_new_tokens,
             groups=[g for g, *_ in flat],
@@ -113,7 +112,7 @@ class RolloutCollector:
             rollout_logp = pack_response_logprobs([(c.prompt_ids, c.logprobs) for *_, c in flat], input_ids.shape[1])
         firsts = list(zip(flat, inputs.correct.tolist(), rewards.tolist(), thinking))[:: self.group_size]
         samples = [
-            {"prompt": batch.prompts[g], "mode": s.mode, "budget": s.budget, "length": c.length,
+            {"prompt": batch.prompts[g], "mode": s.mode.value, "budget": s.budget, "length": c.length,
              "thinking_tokens": n, "answer_tokens": c.length - n, "correct": bool(ok), "reward": r, "text": c.text}
             for (g, _, s, c), ok, r, n in firsts[: self.samples_per_table]
         ]
