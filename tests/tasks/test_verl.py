@@ -95,7 +95,7 @@ def test_from_file_budgets_reach_every_prompt(tmp_path):
     with pytest.raises(ValueError, match=outside):
         check_row_budgets(task.problems, 100, 1000)
     build = PromptBuilder(PromptConfig(), build_tokenizer())
-    sampler = BudgetSampler(UniformBudget(100, 4000))
+    sampler = BudgetSampler(UniformBudget(100, 4000), max_share=0.0, none_share=0.0)
     stream = PromptStream(task, sampler, build, prompts_per_rank=6, seed=0, rank=0, start_step=lambda: 0,
                           from_file=True)
     batch = stream.batch(0)
