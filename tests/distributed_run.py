@@ -1,9 +1,12 @@
 """Trains with the overrides on the command line, in this process and the peers Lightning launches for it; then each
 rank saves its whole policy weights (gathered when sharded), its optimiser step count, under DDP the gradient
 buckets it all-reduced, and, when the fake vLLM is in use, its call log and the process-group state its engine
-saw, to ``<output_dir>/rank<k>.pt``. The distributed tests compare the ranks."""
+saw, to ``<output_dir>/rank<k>.pt``. The distributed tests compare the ranks. ``ckpt_path`` resumes as in
+``python -m lcpo.train``; with ``LCPO_TEST_WAIT_AT_ROLLOUT`` set, rollouts report as in ``tests/kill_train.py``."""
 
+import os
 import sys
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -13,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from lcpo.config import compose_config, validate
 from lcpo.models.sharding import full_state_dict
 from lcpo.cli.train import build
+from lcpo.training.checkpoints import resolve_ckpt_path
 
 
 class CountAllReduces(L.Callback):
@@ -33,11 +37,15 @@ class CountAllReduces(L.Callback):
 
 def main() -> None:
     torch.set_num_threads(1)
+    if os.environ.get("LCPO_TEST_WAIT_AT_ROLLOUT"):
+        import kill_train
+
+        kill_train.install()
     cfg = validate(compose_config("train", sys.argv[1:]))
     module, datamodule, trainer = build(cfg)
     counter = CountAllReduces()
     trainer.callbacks.append(counter)
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, Path(cfg.output_dir)))
     dump = {"weights": full_state_dict(module.policy), "world_size": trainer.world_size,
             "optimizer_steps": trainer.global_step, "allreduced_buckets": counter.buckets}
     vllm = sys.modules.get("vllm")

@@ -30,6 +30,7 @@ from lcpo.config.eval import VALIDATION_DIR
 from lcpo.training.datamodule import PromptDataModule
 from lcpo.errors import describe, hydra_boundary
 from lcpo.training.guards import LearningSignalWatch
+from lcpo.training.preemption import StopOnSignal
 from lcpo.models.load import load_policy, torch_dtype
 from lcpo.training.module import LCPOModule
 from lcpo.tasks.prompts import PromptBuilder
@@ -145,6 +146,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
         LearningSignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),
         StepMetricsCarry(),
+        StopOnSignal(cfg.trainer.stop_signals, out),
     ]
     if cfg.trainer.val_every_n_steps:
         callbacks.append(validation(cfg, out / VALIDATION_DIR))

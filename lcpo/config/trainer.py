@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from lcpo.config.checks import in_range, positive
+from lcpo.config.checks import in_range, one_of, positive
+
+#: Signals ``trainer.stop_signals`` may name: those a process can catch.
+CATCHABLE_SIGNALS = sorted(s.name for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
 @dataclass
@@ -16,7 +20,11 @@ class TrainerConfig:
     ``warn_zero_signal_steps`` rollout steps in a row (``lcpo.training.guards.LearningSignalWatch``).
 
     ``precision`` is Lightning's; left null it follows ``model.dtype`` (``32-true`` for float32, ``bf16-mixed`` for
-    bfloat16: fp32 parameters, bf16 autocast), and set by hand it must agree with it."""
+    bfloat16: fp32 parameters, bf16 autocast), and set by hand it must agree with it.
+
+    The first of ``stop_signals`` the run gets ends it after the rollout step in progress, with a checkpoint and
+    exit status 128 + the signal's number; a second one ends it at once (``lcpo.training.preemption``). Signals not
+    listed keep Lightning's handling."""
 
     accelerator: str = "auto"
     devices: Any = 1
@@ -34,6 +42,7 @@ class TrainerConfig:
     progress_bar: bool = True
     warn_zero_signal: float = 0.9
     warn_zero_signal_steps: int = 5
+    stop_signals: list[str] = field(default_factory=lambda: ["SIGTERM", "SIGINT", "SIGUSR1"])
 
     def __post_init__(self) -> None:
         if str(self.precision) in ("16-mixed", "16"):
@@ -50,3 +59,5 @@ class TrainerConfig:
             positive(f"trainer.{key}", getattr(self, key), allow_zero=True)
         if self.num_threads is not None:
             positive("trainer.num_threads", self.num_threads)
+        for name in self.stop_signals:
+            one_of("trainer.stop_signals", name, CATCHABLE_SIGNALS)

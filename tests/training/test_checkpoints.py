@@ -1,7 +1,6 @@
 """Crash-safe checkpoints: atomic writes, a full disk, ckpt_path=auto, and runs killed with SIGKILL that resume to
 the same weights and metrics as an uninterrupted run."""
 
-import csv
 import errno
 import os
 import re
@@ -25,16 +24,9 @@ from lcpo.training.checkpoints import (
     save_atomic,
 )
 from lcpo.cli.train import run
+from run_records import RUN, assert_same_training_state, deterministic, versions
 
 ROOT = Path(__file__).resolve().parents[2]
-
-#: Length-only LCPO on the tiny model: a random model never answers correctly, so the signal is the length term.
-RUN = [
-    "reward=exact", "reward.alpha=0.01", "budget=fixed", "budget.value=4", "rollout.temperature=1.0",
-    "algo.lr=0.006", "algo.kl_coef=0.01", "algo.entropy_coef=0", "task.grading_workers=0",
-    "trainer.ckpt_every_n_steps=1", "trainer.samples_every_n_steps=1", "trainer.max_steps=4",
-]
-
 
 def _disk_full_at(code: int, at: int):
     """A ``Path.open`` whose ``.partial`` files fail like a full disk: at open (``at=0``) or once ``at`` bytes are
@@ -206,19 +198,6 @@ class _Killable:
         self.log.close()
 
 
-def _versions(out: Path) -> list[list[dict[str, str]]]:
-    """The per-step rows of each start of a run (one CSV version folder each), in order."""
-    versions = []
-    for path in sorted((out / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])):
-        with path.open() as handle:
-            versions.append([r for r in csv.DictReader(handle) if r.get("rollout/mean_length")])
-    return versions
-
-
-def _deterministic(row: dict[str, str]) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items() if v and not k.startswith("perf/")}
-
-
 @pytest.mark.slow
 def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(compose_train, tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
@@ -251,21 +230,14 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     # 4. resumed at step 3 and run to the end, in this process
     run(compose_train(*RUN, "ckpt_path=auto", output_dir=killed))
 
-    a = torch.load(reference / "checkpoints" / "last.ckpt", weights_only=False)
-    b = torch.load(checkpoints / "last.ckpt", weights_only=False)
-    assert a["global_step"] == b["global_step"] == 4 * updates
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for key in a["state_dict"]:
-        torch.testing.assert_close(a["state_dict"][key], b["state_dict"][key], atol=1e-4, rtol=0)
-    for key, value in a["optimizer_states"][0]["state"][0].items():
-        torch.testing.assert_close(value, b["optimizer_states"][0]["state"][0][key], atol=1e-4, rtol=0)
+    assert_same_training_state(reference / "checkpoints" / "last.ckpt", checkpoints / "last.ckpt", 4 * updates)
     # each start logs the step it resumed from again (the second died inside step 1, before logging it), then its
     # own steps; every row equals the uninterrupted run's row for that step
-    (expected,) = _versions(reference)
-    starts = _versions(killed)
+    (expected,) = versions(reference)
+    starts = versions(killed)
     assert [[r["step"] for r in rows] for rows in starts] == [["0"], ["0"], ["1", "2"], ["2", "3"]]
     for row in [r for rows in starts for r in rows]:
-        assert _deterministic(row) == pytest.approx(_deterministic(expected[int(row["step"])]), rel=1e-5, abs=1e-6)
+        assert deterministic(row) == pytest.approx(deterministic(expected[int(row["step"])]), rel=1e-5, abs=1e-6)
     # samples.jsonl holds each step once, as if the run had never been interrupted
     steps = [line.split('"step": ')[1].split(",")[0] for line in (killed / "samples.jsonl").read_text().splitlines()]
     assert steps == [line.split('"step": ')[1].split(",")[0]
