@@ -92,6 +92,7 @@ def group_metrics(
         "mean_tokens": mean_tokens(flat),
         "length_std": length_std(flat),
         "rel_error": rel_error(flat, budget),
+        "mean_abs_rel_error": mean_abs_rel_error(flat, budget),
         "over_budget_share": over_budget_share(flat, budget),
     }
 
@@ -182,3 +183,80 @@ def finish_sums(names: Sequence[str], totals: torch.Tensor) -> dict[str, torch.T
     mean_sq = out.pop("reward/sq")
     out["reward/std"] = (mean_sq - out["reward/mean"] ** 2).clamp(min=0).sqrt()
     return out
+
+
+# ------------------------------------------------------------------------ per-sample error and curve summaries
+
+
+def mean_abs_rel_error(lengths: Sequence[int], budget: int) -> float:
+    """Mean over samples of ``|n_i - N| / N``: the per-sample spread that the signed error of the mean hides
+    (lengths of 0.5N and 1.5N average to an error of 0 but a mean |error| of 0.5)."""
+    if budget <= 0:
+        raise ValueError(f"budget must be positive, got {budget}")
+    return float(np.mean(np.abs(_nonempty(lengths) - budget)) / budget)
+
+
+def length_metrics(lengths: Sequence[int], budget: int, prefix: str = "") -> dict[str, float]:
+    """The length columns of one cell for one count of tokens (total, or thinking with ``prefix="thinking_"``):
+    mean, the paper's signed error of the mean, the mean per-sample |error| and the share over budget."""
+    return {
+        f"{prefix}mean_tokens": mean_tokens(lengths),
+        f"{prefix}rel_error": rel_error(lengths, budget),
+        f"{prefix}mean_abs_rel_error": mean_abs_rel_error(lengths, budget),
+        f"{prefix}over_budget_share": over_budget_share(lengths, budget),
+    }
+
+
+def accuracy_slope(mean_lengths: Sequence[float], accuracies: Sequence[float]) -> float:
+    """Least-squares slope of accuracy against ``log2(mean tokens)``: accuracy gained per doubling of length (the
+    paper's log-linear fit: 0.24 for L1 against 0.37 for s1). NaN with fewer than two distinct lengths."""
+    x, y = np.log2(np.asarray(mean_lengths, dtype=float)), np.asarray(accuracies, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"need two 1-D sequences of equal length, got shapes {x.shape} and {y.shape}")
+    if x.size < 2 or np.ptp(x) == 0:
+        return math.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def budget_auc(budgets: Sequence[int], accuracies: Sequence[float]) -> float:
+    """Area under accuracy against budget (trapezoids over the sorted budgets), divided by the budget span: the
+    mean accuracy over the budget range, in [0, 1] whatever the grid. One budget: its accuracy."""
+    b, a = np.asarray(budgets, dtype=float), np.asarray(accuracies, dtype=float)
+    if b.shape != a.shape or b.ndim != 1 or b.size == 0:
+        raise ValueError(f"need two non-empty 1-D sequences of equal length, got shapes {b.shape} and {a.shape}")
+    order = np.argsort(b)
+    b, a = b[order], a[order]
+    if b[-1] == b[0]:
+        return float(a.mean())
+    return float(np.sum((b[1:] - b[:-1]) * (a[1:] + a[:-1]) / 2) / (b[-1] - b[0]))
+
+
+def thinking_sums(
+    thinking: torch.Tensor, lengths: torch.Tensor, budgets: torch.Tensor, modes: torch.Tensor
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``rollout/thinking_length``, ``rollout/answer_length`` and the thinking tokens' |relative error| against
+    the budget (budgeted rows) as ``(sum, count)``, like :func:`rollout_sums`."""
+    everyone = torch.ones_like(lengths)
+    budgeted = (modes != Mode.NONE.code).float()
+    rel = ((thinking - budgets) / budgets.clamp(min=1)).abs()
+    return {
+        "rollout/thinking_length": ((thinking.float() * everyone).sum(), everyone.sum()),
+        "rollout/answer_length": (((lengths - thinking).float() * everyone).sum(), everyone.sum()),
+        "rollout/thinking_abs_rel_error": ((rel * budgeted).sum(), budgeted.sum()),
+    }
+
+
+def source_sums(
+    source: torch.Tensor, names: Sequence[str], correct: torch.Tensor, lengths: torch.Tensor
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``source/<name>/accuracy`` and ``source/<name>/mean_length`` as ``(sum, count)`` for every name of the
+    task's sources (``source`` holds each row's index into ``names``). Every rank lists the same names, so the
+    sums reduce over ranks even when a batch lacks a source; one source gives no split."""
+    sums: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    if len(names) < 2:
+        return sums
+    for index, name in enumerate(names):
+        mask = (source == index).float()
+        sums[f"source/{name}/accuracy"] = ((correct.float() * mask).sum(), mask.sum())
+        sums[f"source/{name}/mean_length"] = ((lengths.float() * mask).sum(), mask.sum())
+    return sums

@@ -12,18 +12,24 @@ from lcpo.config.logger import LoggerConfig
 from lcpo.config.model import DTYPES
 from lcpo.config.prompt import PromptConfig
 from lcpo.config.rollout import RolloutConfig
-from lcpo.config.task import TaskConfig
+from lcpo.config.suite import SuiteConfig
+from lcpo.config.task import FILE_FORMATS, TaskConfig
 
 
 @dataclass
 class EvaluateConfig:
-    """``task`` is the lead task; ``extra_files`` adds file tasks (JSONL/parquet, kind auto, graded like ``task``).
+    """``task`` is the lead task; ``extra_files`` adds file tasks (JSONL/JSON/parquet, kind auto, graded like
+    ``task``). ``suite`` (e.g. ``suite=l1``) replaces both with the suite's datasets found in ``data_dir``. ``s1``
+    names an entry of ``models`` to evaluate once more as the s1 budget-forcing baseline (rows named "s1").
     ``logger`` reuses the training logger group (wandb only; ``conf/evaluate.yaml`` picks ``logger: none``).
     ``rollout`` samples as the L1 evaluation protocol does (temperature 0.6, top_p 0.95)."""
 
     models: Any = None
     task: TaskConfig = field(default_factory=TaskConfig)
     extra_files: list[str] = field(default_factory=list)
+    suite: SuiteConfig = field(default_factory=SuiteConfig)
+    data_dir: Optional[str] = None
+    s1: Optional[str] = None
     prompt: PromptConfig = field(default_factory=PromptConfig)
     rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(temperature=0.6, top_p=0.95))
     grid: EvalGrid = field(default_factory=EvalGrid)
@@ -43,10 +49,21 @@ class EvaluateConfig:
             raise ValueError("models is empty: pass models='{name: /path/to/model}' or models='[/path/to/model]'")
         check_models(self.models)
         for path in self.extra_files:
-            if not Path(path).expanduser().is_file() or Path(path).suffix.lower() not in (".jsonl", ".parquet"):
-                raise ValueError(f"extra_files: {path} is not a .jsonl or .parquet file")
+            if not Path(path).expanduser().is_file() or Path(path).suffix.lower()[1:] not in FILE_FORMATS:
+                raise ValueError(f"extra_files: {path} is not a .jsonl, .json or .parquet file")
+        if self.suite.name is not None and not (self.data_dir and Path(self.data_dir).expanduser().is_dir()):
+            raise ValueError(
+                f"suite={self.suite.name} reads its datasets from data_dir, which is not a folder: {self.data_dir}"
+            )
+        if self.s1 is not None and self.s1 not in model_names(self.models):
+            raise ValueError(f"s1={self.s1} is not one of models: {model_names(self.models)}")
         if self.num_threads is not None:
             positive("num_threads", self.num_threads)
+
+
+def model_names(models: Any) -> list[str]:
+    """The row names ``models`` gives its entries: the mapping's keys, or each folder's name."""
+    return list(models) if isinstance(models, dict) else [Path(p).name for p in models]
 
 
 def check_models(models: Any) -> None:

@@ -11,6 +11,8 @@ from lcpo.algo.rewards import (
 
 from lcpo.config.checks import in_range, one_of, positive
 
+#: What a reward's length n_y counts (see ``RewardConfig.length``).
+LENGTHS = ("total", "thinking")
 #: Rewards that read the budget; the others ignore it (length-shaping baselines or plain correctness).
 BUDGET_AWARE = frozenset({"exact", "max", "mixed"})
 
@@ -22,10 +24,13 @@ class RewardConfig:
     ``alpha`` is the exact reward's coefficient (and the max reward's when ``name=max``); ``max_alpha`` is the
     max reward's coefficient inside ``mixed``. ``overlong_ratio`` is DAPO's soft-overlong interval ``L_cache`` as a
     share of the generation cap ``L_max`` (``rollout.max_new_tokens``): published 4096 of 20480, so the penalty ramps
-    over the last 20% of the cap whatever the cap is.
+    over the last 20% of the cap whatever the cap is. ``length`` is the n_y every length term reads: ``total`` (every
+    response token, as the paper) or ``thinking`` (the tokens before ``</think>``; a response without it is all
+    thinking).
     """
 
     name: str = "exact"
+    length: str = "total"
     alpha: float = 0.0003
     max_alpha: float = 0.001
     delta: float = 0.5
@@ -39,6 +44,7 @@ class RewardConfig:
 
     def __post_init__(self) -> None:
         one_of("reward.name", self.name, REWARD_NAMES)
+        one_of("reward.length", self.length, LENGTHS)
         for key in ("alpha", "max_alpha", "kimi_coef"):
             positive(f"reward.{key}", getattr(self, key), allow_zero=True)
         in_range("reward.delta", self.delta, 0.0, 1.0)

@@ -9,6 +9,8 @@ from typing import Optional
 
 from lcpo.config.checks import one_of, positive
 
+#: File tasks by suffix: JSON lines, a JSON list (the reference's test sets), parquet (plain or verl rows).
+FILE_FORMATS = ("jsonl", "json", "parquet")
 #: How training walks a file's problems (see ``TaskConfig``).
 SAMPLINGS = ("epochs", "replacement")
 #: Whether the synthetic task's lines carry budget arithmetic (see ``lcpo.tasks.synthetic``).
@@ -55,7 +57,8 @@ class SyntheticTaskConfig:
 
 @dataclass
 class TaskConfig:
-    """Where problems come from (the synthetic task, or a JSONL/parquet file of problems or multiple choice) and
+    """Where problems come from (the synthetic task, or a JSONL/JSON/parquet file of problems, multiple choice or the
+    reference's verl rows, detected by their columns) and
     how their answers are graded: ``grader`` (math-verify or option letter), ``require_think`` (the answer must
     follow ``</think>``), ``grading_workers`` (processes that grade a batch in parallel; 0 grades in this
     process) and ``grading_timeout_s`` (the most one answer may take). ``sampling`` is how training walks a file's
@@ -74,7 +77,7 @@ class TaskConfig:
     synthetic: SyntheticTaskConfig = field(default_factory=SyntheticTaskConfig)
 
     def __post_init__(self) -> None:
-        one_of("task.name", self.name, ("synthetic", "jsonl", "parquet"))
+        one_of("task.name", self.name, ("synthetic", *FILE_FORMATS))
         one_of("task.kind", self.kind, ("auto", "math", "choice"))
         one_of("task.sampling", self.sampling, SAMPLINGS)
         one_of("task.grader", self.grader, ("math", "choice"))
@@ -87,7 +90,8 @@ class TaskConfig:
                 raise ValueError(f"task.path does not exist: {self.path}")
             suffix = Path(self.path).suffix.lower()
             if suffix != f".{self.name}":
-                fix = f"use task={suffix[1:]}" if suffix in (".jsonl", ".parquet") else "name it .jsonl or .parquet"
+                known = suffix[1:] in FILE_FORMATS
+                fix = f"use task={suffix[1:]}" if known else "name it .jsonl, .json or .parquet"
                 raise ValueError(f"task={self.name} reads .{self.name} files, but task.path is {self.path}: {fix}")
         if self.limit is not None:
             positive("task.limit", self.limit)

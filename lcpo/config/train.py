@@ -68,7 +68,10 @@ def check_cross_group(cfg: TrainConfig) -> None:
             cfg.rollout.max_new_tokens,
             largest,
         )
+    if cfg.budget.from_file and cfg.task.name == "synthetic":
+        raise ValueError("budget=from_file takes each problem's budget from its file row; the synthetic task has none")
     mismatch = {"exact": budgets.max_share > 0, "max": exact_share > 0}.get(cfg.reward.name, False)
+    mismatch = mismatch and not cfg.budget.from_file  # a file's modes are only known once it loads
     if mismatch:
         log.warning(
             "reward=%s scores every budgeted prompt with its own formula, but the budget mixture also has other "

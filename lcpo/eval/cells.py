@@ -21,7 +21,7 @@ from lcpo.tasks.prompts import PromptBuilder
 @dataclass(frozen=True)
 class CellResult:
     """A finished cell: its report row and its samples (``model, task, mode, budget, problem, answer, length,
-    correct, finish_reason, text`` each)."""
+    thinking_tokens, answer_tokens, correct, finish_reason, text`` each)."""
 
     row: EvalRow
     samples: list[dict]
@@ -34,10 +34,12 @@ def evaluate_cell(
     grid: EvalGrid,
     rollout: RolloutConfig,
     advance: Callable[[int], None],
+    count_thinking: Callable[[Completion], int],
 ) -> CellResult:
-    """Samples, grades and scores one cell; ``advance(k)`` is called as ``k`` more problems are sampled."""
+    """Samples, grades and scores one cell; ``advance(k)`` is called as ``k`` more problems are sampled;
+    ``count_thinking`` gives a completion's tokens before ``</think>``."""
     groups = generate(engine, build_prompt, cell, grid, rollout, advance)
-    return score(cell, groups, grid)
+    return score(cell, groups, grid, count_thinking)
 
 
 def generate(
@@ -65,23 +67,37 @@ def generate(
     return groups
 
 
-def score(cell: Cell, groups: list[list[Completion]], grid: EvalGrid) -> CellResult:
+def score(
+    cell: Cell, groups: list[list[Completion]], grid: EvalGrid, count_thinking: Callable[[Completion], int]
+) -> CellResult:
     """The row and sample records of a cell from its completions (``groups[i]``: problem ``i``'s samples)."""
     correct = grade(cell, groups)
     lengths = [[c.length for c in g] for g in groups]
+    thinking = [[count_thinking(c) for c in g] for g in groups]
     samples = [
         {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget, "problem": problem.id,
-         "answer": problem.answer, "length": c.length, "correct": ok, "finish_reason": c.finish_reason, "text": c.text}
-        for problem, group, marks in zip(cell.problems, groups, correct)
-        for c, ok in zip(group, marks)
+         "answer": problem.answer, "length": c.length, "thinking_tokens": n, "answer_tokens": c.length - n,
+         "correct": ok, "finish_reason": c.finish_reason, "text": c.text}
+        for problem, group, marks, counts in zip(cell.problems, groups, correct, thinking)
+        for c, ok, n in zip(group, marks, counts)
     ]
     flat = [n for g in lengths for n in g]
+    flat_thinking = [n for g in thinking for n in g]
     row = EvalRow(
-        model=cell.model, task=cell.task.name, mode=str(cell.mode), budget=cell.budget, n=len(cell.problems),
-        samples=grid.samples, k=grid.k, **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
+        model=cell.model, task=cell.task.name, data_source=data_source(cell), mode=str(cell.mode),
+        budget=cell.budget, n=len(cell.problems), samples=grid.samples, k=grid.k,
+        **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
+        **metrics.length_metrics(flat_thinking, cell.budget, "thinking_"),
+        mean_answer_tokens=metrics.mean_tokens(flat) - metrics.mean_tokens(flat_thinking),
         truncated_share=sum(c.truncated for g in groups for c in g) / len(flat), lengths=flat,
     )
     return CellResult(row, samples)
+
+
+def data_source(cell: Cell) -> str:
+    """The cell's problems' common ``data_source`` (a verl file's), else the task's name."""
+    sources = {p.meta.get("data_source") for p in cell.problems}
+    return str(sources.pop()) if len(sources) == 1 and None not in sources else cell.task.name
 
 
 def grade(cell: Cell, groups: list[list[Completion]]) -> list[list[bool]]:

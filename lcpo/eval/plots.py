@@ -19,10 +19,13 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from lcpo.eval.rows import EvalRow, group_rows  # noqa: E402
 
-#: The columns of an evaluation table (rows in ``report.json`` also hold ``k``, ``truncated_share``, ``lengths``).
+#: The columns of an evaluation table (rows in ``report.json`` also hold ``k``, ``truncated_share``, ``lengths``,
+#: ``data_source`` and the thinking-token error columns). ``rel_error`` is the paper's (E[n] - N) / N;
+#: ``mean_abs_rel_error`` the mean of |n - N| / N per sample; ``thinking_*`` count only the tokens before </think>.
 REPORT_COLUMNS = (
     "model", "task", "mode", "budget", "n", "samples", "accuracy", "pass_at_k",
-    "mean_tokens", "length_std", "rel_error", "over_budget_share",
+    "mean_tokens", "length_std", "rel_error", "mean_abs_rel_error", "over_budget_share",
+    "thinking_mean_tokens", "thinking_rel_error",
 )
 
 

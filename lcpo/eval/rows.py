@@ -8,6 +8,7 @@ fields; ``to_dict`` gives the plain form stored in ``report.json`` (keys in this
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
@@ -18,10 +19,16 @@ K = TypeVar("K", bound=Hashable)
 @dataclass(frozen=True)
 class EvalRow:
     """The metrics of one cell (:func:`lcpo.algo.metrics.group_metrics`), its share of truncated samples and
-    every sample's length (for the length distribution and the length-budget correlation)."""
+    every sample's length (for the length distribution and the length-budget correlation).
+
+    ``data_source`` is the common ``data_source`` of the cell's problems (a verl file's), else the task's name;
+    ``thinking_*`` count only the tokens before ``</think>`` (:mod:`lcpo.rollout.thinking`) and
+    ``mean_answer_tokens`` the rest. These fields have defaults so that rows written before they existed still
+    read back (NaN: not measured)."""
 
     model: str
     task: str
+    data_source: str = field(default="", kw_only=True)
     mode: str
     budget: int
     n: int
@@ -32,7 +39,13 @@ class EvalRow:
     mean_tokens: float
     length_std: float
     rel_error: float
+    mean_abs_rel_error: float = field(default=math.nan, kw_only=True)
     over_budget_share: float
+    thinking_mean_tokens: float = field(default=math.nan, kw_only=True)
+    thinking_rel_error: float = field(default=math.nan, kw_only=True)
+    thinking_mean_abs_rel_error: float = field(default=math.nan, kw_only=True)
+    thinking_over_budget_share: float = field(default=math.nan, kw_only=True)
+    mean_answer_tokens: float = field(default=math.nan, kw_only=True)
     truncated_share: float
     lengths: list[int] = field(default_factory=list)
 

@@ -30,6 +30,7 @@ from lcpo.eval.plan import Cell, EvalTask, Plan
 from lcpo.eval.rows import EvalRow
 from lcpo.eval.store import CellStore, setup
 from lcpo.rollout.base import RolloutEngine
+from lcpo.rollout.thinking import ThinkingCounter
 from lcpo.tasks import Task
 from lcpo.tasks.prompts import PromptBuilder
 
@@ -129,6 +130,7 @@ def run_cells(
 ) -> list[EvalRow]:
     """Each cell's row: loaded from ``store`` when done, else sampled through ``engine`` (and saved to ``store``)."""
     build_prompt = None if tokenizer is None else PromptBuilder(plan.prompt, tokenizer)
+    count_thinking = None if tokenizer is None else ThinkingCounter(tokenizer)
     rows = []
     for cell in cells:
         description = f"{cell.model} {cell.task.name} {cell.mode} {cell.budget}"
@@ -137,7 +139,9 @@ def run_cells(
             if store is not None:
                 rows.append(store.load(cell))
             continue
-        result = evaluate_cell(engine, build_prompt, cell, plan.grid, plan.rollout, lambda k: advance(k, description))
+        result = evaluate_cell(
+            engine, build_prompt, cell, plan.grid, plan.rollout, lambda k: advance(k, description), count_thinking
+        )
         if store is not None:
             store.save(cell, result)
         rows.append(result.row)

@@ -29,6 +29,11 @@ def build_epochs(cfg: TaskConfig, task: Task, seed: int) -> Optional[ShuffledEpo
     return ShuffledEpochs(task.problems, seed)
 
 
+def data_sources(task: Task) -> tuple[str, ...]:
+    """The ``data_source`` values of a file task's problems, in first-seen order (none for the synthetic task)."""
+    return tuple(dict.fromkeys(str(p.meta.get("data_source", "")) for p in getattr(task, "problems", ())))
+
+
 def build_grader(cfg: TaskConfig) -> Grader:
     """The grader of ``cfg``'s problems, as training, validation and evaluation all use it."""
     return Grader(
@@ -36,4 +41,4 @@ def build_grader(cfg: TaskConfig) -> Grader:
     )
 
 
-__all__ = ["Problem", "ShuffledEpochs", "Task", "build_epochs", "build_grader", "build_task"]
+__all__ = ["Problem", "ShuffledEpochs", "Task", "build_epochs", "build_grader", "build_task", "data_sources"]

@@ -1,11 +1,14 @@
-"""Tasks read from files: math problems and multiple-choice questions in JSONL or parquet.
+"""Tasks read from files: math problems and multiple-choice questions in JSONL, JSON (a list of rows) or parquet.
 
-Row formats (one JSON object per line, or one parquet row):
+Row formats (one JSON object per line, one element of a JSON list, or one parquet row):
 
-- math: ``problem`` (or its alias ``question``), ``answer``, optional ``solution``;
-- choice: ``question`` (or ``problem``), ``choices`` (a list of option texts), ``answer`` (the gold letter).
+- math: ``problem`` (or its alias ``question``), ``answer``, optional ``solution`` (the reference's test lists);
+- choice: ``question`` (or ``problem``), ``choices`` (a list of option texts), ``answer`` (the gold letter);
+- verl: the reference's training and evaluation rows (``prompt``, ``reward_model``, ...; see ``lcpo.tasks.verl``).
 
-``kind="auto"`` decides per row: a row with ``choices`` is a choice row. A bad row stops loading with a
+``kind="auto"`` decides per row: a row with ``choices`` is a choice row; a verl row whose ground truth is a letter
+and whose message lists options is one too. Every problem keeps its ``data_source`` (the row's, else the file
+stem) in ``meta``. A bad row stops loading with a
 :class:`TaskFileError` naming the file, the row (1-based line for JSONL, 0-based row index for parquet) and the
 reason, because a silently dropped row changes what an accuracy number means. ``skip_bad_rows=True`` keeps going
 but reports how many rows were skipped and why (logged and kept in ``FileTask.skipped``).
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lcpo.tasks.base import Problem
+from lcpo.tasks.verl import VerlRowError, is_verl_row, verl_problem
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,7 @@ def load_file_task(
     choice_format: ChoiceFormat = ChoiceFormat(),
     skip_bad_rows: bool = False,
 ) -> FileTask:
-    """Loads a ``.jsonl`` or ``.parquet`` task file (the format follows the suffix).
+    """Loads a ``.jsonl``, ``.json`` or ``.parquet`` task file (the format follows the suffix).
 
     ``limit`` keeps the first valid problems only; ``name`` defaults to the file stem.
     """
@@ -101,10 +105,12 @@ def load_file_task(
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         rows, where = _jsonl_rows(path), "line"
+    elif suffix == ".json":
+        rows, where = _json_list_rows(path), "element"
     elif suffix == ".parquet":
         rows, where = _parquet_rows(path), "row"
     else:
-        raise TaskFileError(f"{path}: unsupported file type {suffix!r} (expected .jsonl or .parquet)")
+        raise TaskFileError(f"{path}: unsupported file type {suffix!r} (expected .jsonl, .json or .parquet)")
 
     problems: list[Problem] = []
     skipped: list[tuple[int, str]] = []
@@ -155,6 +161,18 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | _BadRow]]:
             yield number, row
 
 
+def _json_list_rows(path: Path) -> Iterator[tuple[int, dict | _BadRow]]:
+    """The elements of a JSON list (the reference's test sets), numbered from 0 as a reader indexes them."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TaskFileError(f"{path}: not a JSON file ({err}); one object per line is .jsonl") from None
+    if not isinstance(data, list):
+        raise TaskFileError(f"{path}: expected a JSON list of rows, got {type(data).__name__}")
+    for index, row in enumerate(data):
+        yield index, row if isinstance(row, dict) else _BadRow(f"expected a JSON object, got {type(row).__name__}")
+
+
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
     import pyarrow.parquet as pq
 
@@ -166,10 +184,17 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 def _problem(row: dict[str, Any], kind: str, fmt: ChoiceFormat, problem_id: str, source: tuple[str, int]) -> Problem:
+    meta: dict[str, Any] = {"source": source[0], "row": source[1], "data_source": Path(source[0]).stem}
+    if is_verl_row(row):
+        try:
+            return verl_problem(row, problem_id, meta, fmt.instruction)
+        except VerlRowError as err:
+            raise TaskFileError(str(err)) from None
+    if row.get("data_source"):
+        meta["data_source"] = str(row["data_source"])
     is_choice = kind == "choice" or (kind == "auto" and row.get("choices") is not None)
     question = _text(row, ("question", "problem") if is_choice else ("problem", "question"))
     answer = _text(row, ("answer",))
-    meta: dict[str, Any] = {"source": source[0], "row": source[1]}
     if not is_choice:
         if row.get("solution") is not None:
             meta["solution"] = str(row["solution"])

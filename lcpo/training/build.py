@@ -12,7 +12,7 @@ import logging
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
@@ -28,8 +28,10 @@ from lcpo.errors import describe
 from lcpo.models.load import load_policy, torch_dtype
 from lcpo.models.sharding import is_sharded
 from lcpo.rollout.engines import build_engine
-from lcpo.tasks import build_epochs, build_grader, build_task
+from lcpo.rollout.thinking import ThinkingCounter
+from lcpo.tasks import Task, build_epochs, build_grader, build_task, data_sources
 from lcpo.tasks.prompts import PromptBuilder
+from lcpo.tasks.verl import check_row_budgets
 from lcpo.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, StepMetricsCarry, resolve_ckpt_path
 from lcpo.training.collector import RolloutCollector
 from lcpo.training.datamodule import PromptDataModule
@@ -58,8 +60,11 @@ for _message in (
     warnings.filterwarnings("ignore", message=_message)
 
 
-def build_collector(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any) -> RolloutCollector:
-    """The rollout engine over the live policy, with the grader, reward and sampling of ``cfg``."""
+def build_collector(
+    cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, sources: Sequence[str]
+) -> RolloutCollector:
+    """The rollout engine over the live policy, with the grader, reward and sampling of ``cfg``; ``sources`` are the
+    task's data sources (per-source metrics)."""
     return RolloutCollector(
         engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed,
                             compute_dtype=torch_dtype(cfg.model.dtype)),
@@ -72,24 +77,38 @@ def build_collector(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any) -
         scale_std=cfg.algo.scale_std,
         adv_eps=cfg.algo.adv_eps,
         samples_per_table=cfg.trainer.samples_per_table,
+        count_thinking=ThinkingCounter(tokenizer),
+        length=cfg.reward.length,
+        sources=sources,
     )
 
 
-def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any) -> LCPOModule:
+def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, sources: Sequence[str]) -> LCPOModule:
     """The Lightning module over ``policy`` with its collector; the reference is stored in ``model.dtype``."""
     budgets = cfg.budget.sampler()
     return LCPOModule(
-        policy, tokenizer, cfg.algo, build_collector(cfg, policy, tokenizer),
+        policy, tokenizer, cfg.algo, build_collector(cfg, policy, tokenizer, sources),
         (budgets.distribution.smallest, budgets.distribution.largest), temperature=cfg.rollout.temperature,
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
 
 
-def build_datamodule(cfg: TrainConfig, tokenizer: Any, start_step: Callable[[], int]) -> PromptDataModule:
-    """The prompt stream of ``cfg``'s task and budgets, which starts at ``start_step()`` (in a run, the module's
-    rollout step, so a resumed run continues)."""
+def build_training_task(cfg: TrainConfig) -> Task:
+    """``cfg``'s task; under ``budget=from_file`` every problem's own budget is checked against ``budget.low`` and
+    ``budget.high`` here, before training starts."""
+    task = build_task(cfg.task)
+    if cfg.budget.from_file:
+        check_row_budgets(task.problems, cfg.budget.low, cfg.budget.high)
+    return task
+
+
+def build_datamodule(cfg: TrainConfig, tokenizer: Any, start_step: Callable[[], int],
+                     task: Task | None = None) -> PromptDataModule:
+    """The prompt stream of ``task`` (built from ``cfg`` when not given) and ``cfg``'s budgets, which starts at
+    ``start_step()`` (in a run, the module's rollout step, so a resumed run continues)."""
     sampler, build_prompt = cfg.budget.sampler(), PromptBuilder(cfg.prompt, tokenizer)
-    task = fit_prompts(build_task(cfg.task), build_prompt, tokenizer, cfg.rollout.vllm.max_prompt_tokens, sampler)
+    task = build_training_task(cfg) if task is None else task
+    task = fit_prompts(task, build_prompt, tokenizer, cfg.rollout.vllm.max_prompt_tokens, sampler)
     return PromptDataModule(
         task=task,
         sampler=sampler,
@@ -98,6 +117,7 @@ def build_datamodule(cfg: TrainConfig, tokenizer: Any, start_step: Callable[[], 
         seed=cfg.seed,
         start_step=start_step,
         epochs=build_epochs(cfg.task, task, cfg.seed),
+        from_file=cfg.budget.from_file,
     )
 
 
@@ -110,8 +130,9 @@ def build_parts(cfg: TrainConfig, policy: torch.nn.Module | None = None,
         check_tokenizer(policy, tokenizer, PromptBuilder(cfg.prompt, tokenizer), f"model.path={cfg.model.path}")
     if cfg.trainer.accelerator != "cpu":
         log_plan(cfg, policy)
-    module = build_module(cfg, policy, tokenizer)
-    return module, build_datamodule(cfg, tokenizer, lambda: module.rollout_step)
+    task = build_training_task(cfg)
+    module = build_module(cfg, policy, tokenizer, data_sources(task))
+    return module, build_datamodule(cfg, tokenizer, lambda: module.rollout_step, task)
 
 
 def build_callbacks(cfg: TrainConfig, out: Path) -> list[L.Callback]:

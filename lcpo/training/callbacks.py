@@ -21,7 +21,9 @@ from lcpo.eval.store import CellStore
 from lcpo.models.load import save_policy
 from lcpo.models.sharding import full_state_dict
 
-SAMPLE_COLUMNS = ["step", "mode", "budget", "length", "correct", "reward", "prompt", "text"]
+SAMPLE_COLUMNS = [
+    "step", "mode", "budget", "length", "thinking_tokens", "answer_tokens", "correct", "reward", "prompt", "text",
+]
 
 
 def export_policy(module: L.LightningModule, path: Path, dtype: str) -> Path:

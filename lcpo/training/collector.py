@@ -1,7 +1,8 @@
 """The rollout collector: one rollout step's prompts in, a scored and packed batch for the update out.
 
-generate (the engine, G samples per prompt) -> grade (the task's grader, in parallel) -> reward (each sample by
-its own mode and budget) -> group advantages -> pack into tensors. The LightningModule owns one and calls it at
+generate (the engine, G samples per prompt) -> grade (the task's grader, in parallel; multiple-choice problems by
+letter) -> count thinking tokens -> reward (each sample by its own mode and budget, on its total or thinking
+length) -> group advantages -> pack into tensors. The LightningModule owns one and calls it at
 the start of each training step, so rollouts always come from the current weights.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import torch
 
@@ -21,6 +23,7 @@ from lcpo.algo.rewards import Reward, RewardInputs
 from lcpo.rollout.base import Completion, RolloutEngine, SamplingConfig
 from lcpo.algo.seeds import step_seed
 from lcpo.tasks.base import Problem
+from lcpo.tasks.choices import grade_problems
 
 
 @dataclass
@@ -33,6 +36,8 @@ class RolloutBatch:
     ``samples`` holds one completion per prompt (up to the collector's ``samples_per_table``) for tables.
     ``no_think`` marks the responses without ``</think>``, which the grader cannot read an answer from under
     ``task.require_think`` (None when the grader does not require it).
+    ``thinking`` holds each row's tokens before ``</think>`` (``lengths`` the total); ``source`` each row's index
+    into the collector's ``sources`` (-1 for a source not listed).
     """
 
     input_ids: torch.Tensor
@@ -50,6 +55,8 @@ class RolloutBatch:
     rollout_logp: torch.Tensor | None = None
     samples: list[dict] = field(default_factory=list)
     no_think: torch.Tensor | None = None
+    thinking: torch.Tensor | None = None
+    source: torch.Tensor | None = None
 
 
 @dataclass
@@ -57,7 +64,9 @@ class RolloutCollector:
     """Turns a :class:`PromptBatch` into a :class:`RolloutBatch` with ``engine``, ``grader`` and ``reward``.
 
     Sampling is seeded from (``seed``, step, rank), so a resumed run draws the same completions. ``scale_std``
-    and ``adv_eps`` shape the group advantages (``algo.scale_std``, ``algo.adv_eps``).
+    and ``adv_eps`` shape the group advantages (``algo.scale_std``, ``algo.adv_eps``). ``count_thinking`` counts a
+    completion's thinking tokens (None: all of them); ``length`` is what the reward's length term reads, ``total``
+    or ``thinking`` (``reward.length``). ``sources`` are the task's data sources, for per-source metrics.
     """
 
     engine: RolloutEngine
@@ -70,6 +79,9 @@ class RolloutCollector:
     scale_std: bool
     adv_eps: float
     samples_per_table: int
+    count_thinking: Callable[[Completion], int] | None
+    length: str
+    sources: Sequence[str]
 
     @torch.no_grad()
     def collect(self, batch: PromptBatch, rank: int = 0) -> RolloutBatch:
@@ -84,11 +96,12 @@ class RolloutCollector:
             for g, (problem, spec, group) in enumerate(zip(batch.problems, batch.specs, groups))
             for c in group
         ]
-        grades = self.grader.grade_many([c.text for *_, c in flat], [p.answer for _, p, _, _ in flat])
+        grades = grade_problems(self.grader, [c.text for *_, c in flat], [p for _, p, _, _ in flat])
+        thinking = [c.length if self.count_thinking is None else self.count_thinking(c) for *_, c in flat]
         inputs = RewardInputs.build(
             correct=[g.correct for g in grades],
             specs=[s for _, _, s, _ in flat],
-            lengths=[c.length for *_, c in flat],
+            lengths=thinking if self.length == "thinking" else [c.length for *_, c in flat],
             max_length=self.sampling.max_new_tokens,
             groups=[g for g, *_ in flat],
         )
@@ -100,12 +113,15 @@ class RolloutCollector:
         rollout_logp = None
         if all(c.logprobs is not None for *_, c in flat):
             rollout_logp = pack_response_logprobs([(c.prompt_ids, c.logprobs) for *_, c in flat], input_ids.shape[1])
-        firsts = list(zip(flat, inputs.correct.tolist(), rewards.tolist()))[:: self.group_size]
+        firsts = list(zip(flat, inputs.correct.tolist(), rewards.tolist(), thinking))[:: self.group_size]
         samples = [
             {"prompt": batch.prompts[g], "mode": s.mode.value, "budget": s.budget, "length": c.length,
-             "correct": bool(ok), "reward": r, "text": c.text}
-            for (g, _, s, c), ok, r in firsts[: self.samples_per_table]
+             "thinking_tokens": n, "answer_tokens": c.length - n, "correct": bool(ok), "reward": r, "text": c.text}
+            for (g, _, s, c), ok, r, n in firsts[: self.samples_per_table]
         ]
+        sources = list(self.sources)
+        source = [sources.index(p.meta["data_source"]) if p.meta.get("data_source") in sources else -1
+                  for _, p, _, _ in flat]
         return RolloutBatch(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -113,7 +129,7 @@ class RolloutCollector:
             rewards=rewards,
             advantages=advantages,
             correct=inputs.correct,
-            lengths=inputs.length,
+            lengths=torch.tensor([float(c.length) for *_, c in flat]),
             budgets=inputs.budget,
             modes=inputs.mode,
             truncated=torch.tensor([c.truncated for *_, c in flat]),
@@ -122,4 +138,6 @@ class RolloutCollector:
             rollout_logp=rollout_logp,
             samples=samples,
             no_think=torch.tensor([THINK_END not in c.text for *_, c in flat]) if self.grader.require_think else None,
+            thinking=torch.tensor(thinking, dtype=torch.float32),
+            source=torch.tensor(source),
         )

@@ -5,7 +5,7 @@ module's rollout collector samples from the current policy inside the training s
 depends only on (seed, s, r): a resumed run sees exactly the prompts an uninterrupted run would have seen, and the
 G samples of a prompt always stay together on one rank, so advantages need no communication. Problems of a fixed
 list are taken in shuffled epochs (``lcpo.tasks.order``) when ``epochs`` is given, else drawn with replacement;
-budgets are drawn for every prompt.
+budgets are drawn for every prompt, or, with ``from_file``, taken from each problem's file row.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from lcpo.tasks.prompts import PromptBatch, PromptBuilder
 from lcpo.algo.seeds import step_seed
 from lcpo.tasks.base import Task
 from lcpo.tasks.order import ShuffledEpochs
+from lcpo.tasks.verl import row_budget
 
 
 class PromptStream(IterableDataset):
@@ -41,10 +42,11 @@ class PromptStream(IterableDataset):
         start_step: Callable[[], int],
         epochs: Optional[ShuffledEpochs] = None,
         world_size: int = 1,
+        from_file: bool = False,
     ):
         self.task, self.sampler, self.build_prompt = task, sampler, build_prompt
         self.prompts_per_rank, self.seed, self.rank, self.start_step = prompts_per_rank, seed, rank, start_step
-        self.epochs, self.world_size = epochs, world_size
+        self.epochs, self.world_size, self.from_file = epochs, world_size, from_file
 
     def batch(self, step: int) -> PromptBatch:
         rng = random.Random(step_seed(self.seed, step, self.rank))
@@ -53,7 +55,7 @@ class PromptStream(IterableDataset):
             problems = self.epochs.take(first, self.prompts_per_rank)
         else:
             problems = [self.task.sample(rng) for _ in range(self.prompts_per_rank)]
-        specs = [self.sampler.sample(rng) for _ in problems]
+        specs = [row_budget(p) if self.from_file else self.sampler.sample(rng) for p in problems]
         prompts = [self.build_prompt(p, s) for p, s in zip(problems, specs)]
         return PromptBatch(step, problems, specs, prompts)
 
@@ -68,7 +70,8 @@ class PromptDataModule(L.LightningDataModule):
     """Prompts from ``task`` with budgets from ``sampler``, ``prompts_per_step`` per step split over the ranks.
 
     ``start_step`` tells the stream where to begin (the module's rollout step, so a resumed run continues);
-    ``epochs`` walks a fixed problem list in shuffled epochs instead of drawing with replacement.
+    ``epochs`` walks a fixed problem list in shuffled epochs instead of drawing with replacement; ``from_file``
+    takes each problem's budget from its row instead of ``sampler`` (``budget=from_file``).
     """
 
     def __init__(
@@ -80,11 +83,12 @@ class PromptDataModule(L.LightningDataModule):
         seed: int,
         start_step: Callable[[], int] = lambda: 0,
         epochs: Optional[ShuffledEpochs] = None,
+        from_file: bool = False,
     ):
         super().__init__()
         self.task, self.sampler, self.build_prompt = task, sampler, build_prompt
         self.prompts_per_step, self.seed, self.start_step = prompts_per_step, seed, start_step
-        self.epochs = epochs
+        self.epochs, self.from_file = epochs, from_file
 
     def world_size(self) -> int:
         return self.trainer.world_size if self.trainer is not None else 1
@@ -100,7 +104,7 @@ class PromptDataModule(L.LightningDataModule):
     def stream(self, rank: int = 0) -> PromptStream:
         return PromptStream(
             self.task, self.sampler, self.build_prompt, self.prompts_per_rank(), self.seed, rank, self.start_step,
-            self.epochs, self.world_size(),
+            self.epochs, self.world_size(), self.from_file,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -26,7 +26,7 @@ from lightning.pytorch.strategies import ModelParallelStrategy
 from lcpo.training.collector import RolloutBatch, RolloutCollector
 from lcpo.config.algo import AlgoConfig
 from lcpo.training.guards import StepGuard
-from lcpo.algo.metrics import finish_sums, rollout_sums, zero_signal_sums
+from lcpo.algo.metrics import finish_sums, rollout_sums, source_sums, thinking_sums, zero_signal_sums
 from lcpo.tasks.prompts import PromptBatch
 from lcpo.models.reference import frozen_reference
 from lcpo.models.sharding import is_sharded, shard_model
@@ -175,6 +175,10 @@ class LCPOModule(L.LightningModule):
         sums |= zero_signal_sums(rb.rewards, self.collector.group_size)
         if rb.no_think is not None:
             sums["rollout/no_think_share"] = (rb.no_think.float().sum(), torch.tensor(float(rb.no_think.numel())))
+        if rb.thinking is not None:
+            sums |= thinking_sums(rb.thinking, rb.lengths, rb.budgets, rb.modes)
+        if rb.source is not None:
+            sums |= source_sums(rb.source, self.collector.sources, rb.correct, rb.lengths)
         totals = torch.stack([torch.stack(pair) for pair in sums.values()]).to(self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
         return finish_sums(list(sums), totals)

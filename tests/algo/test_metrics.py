@@ -6,6 +6,7 @@ import math
 from itertools import combinations
 
 import pytest
+import torch
 
 from lcpo.algo import metrics
 
@@ -56,7 +57,7 @@ def test_group_metrics_of_one_cell():
     got = metrics.group_metrics(correct, lengths, budget=100, k=2)
     assert got == pytest.approx(
         {"accuracy": 0.25, "pass_at_k": 0.5, "mean_tokens": 150.0, "length_std": got["length_std"],
-         "rel_error": 0.5, "over_budget_share": 0.5}
+         "rel_error": 0.5, "mean_abs_rel_error": 0.55, "over_budget_share": 0.5}
     )
     with pytest.raises(ValueError, match="same shape"):
         metrics.group_metrics(correct, [[1, 2], [3]], budget=100, k=1)
@@ -97,3 +98,45 @@ def test_zero_signal_share_counts_groups_whose_rewards_are_all_equal():
                             0.2, 0.2, 0.19])  # a small length difference is still a signal
     total, count = zero_signal_sums(rewards, group_size=3)["rollout/zero_signal_share"]
     assert (float(total), float(count)) == (2.0, 4.0)
+
+
+def test_mean_abs_rel_error_shows_the_spread_the_signed_error_hides():
+    assert metrics.rel_error([50, 150], 100) == 0.0
+    assert metrics.mean_abs_rel_error([50, 150], 100) == pytest.approx(0.5)
+    assert metrics.mean_abs_rel_error([100, 100], 100) == 0.0
+    with pytest.raises(ValueError):
+        metrics.mean_abs_rel_error([1], 0)
+
+
+def test_length_metrics_prefix():
+    got = metrics.length_metrics([80, 120, 160], 100, "thinking_")
+    assert got == pytest.approx({"thinking_mean_tokens": 120.0, "thinking_rel_error": 0.2,
+                                 "thinking_mean_abs_rel_error": (20 + 20 + 60) / 300,
+                                 "thinking_over_budget_share": 2 / 3})
+
+
+def test_accuracy_slope_per_doubling():
+    # accuracy 0.2 at 256 tokens, 0.44 at 512, 0.68 at 1024: 0.24 per doubling (the paper's L1 slope)
+    assert metrics.accuracy_slope([256, 512, 1024], [0.2, 0.44, 0.68]) == pytest.approx(0.24)
+    assert math.isnan(metrics.accuracy_slope([300], [0.5]))
+    assert math.isnan(metrics.accuracy_slope([300, 300], [0.5, 0.6]))
+
+
+def test_budget_auc_is_the_mean_accuracy_over_the_budget_span():
+    # trapezoids: (1024-512)*(0.2+0.4)/2 + (2048-1024)*(0.4+0.6)/2 = 153.6 + 512 = 665.6, over 1536
+    assert metrics.budget_auc([2048, 512, 1024], [0.6, 0.2, 0.4]) == pytest.approx(665.6 / 1536)
+    assert metrics.budget_auc([512], [0.3]) == pytest.approx(0.3)
+
+
+def test_thinking_and_source_sums():
+    thinking, lengths = torch.tensor([10.0, 30.0, 40.0]), torch.tensor([20.0, 30.0, 50.0])
+    budgets, modes = torch.tensor([20.0, 20.0, 0.0]), torch.tensor([0, 1, 2])
+    sums = metrics.thinking_sums(thinking, lengths, budgets, modes)
+    means = {k: (s / c).item() for k, (s, c) in sums.items()}
+    assert means == pytest.approx({"rollout/thinking_length": 80 / 3, "rollout/answer_length": 20 / 3,
+                                   "rollout/thinking_abs_rel_error": (0.5 + 0.5) / 2})
+    source, correct = torch.tensor([0, 1, 1]), torch.tensor([1.0, 0.0, 1.0])
+    sums = metrics.source_sums(source, ["math", "gpqa", "lsat"], correct, lengths)
+    assert sums["source/gpqa/accuracy"][0].item() == 1.0 and sums["source/gpqa/accuracy"][1].item() == 2.0
+    assert sums["source/math/mean_length"][0].item() == 20.0 and sums["source/lsat/accuracy"][1].item() == 0.0
+    assert metrics.source_sums(source, ["only"], correct, lengths) == {}

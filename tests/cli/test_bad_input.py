@@ -107,7 +107,7 @@ CASES = [
     ("train", ["+trainer.max_step=3"], "unknown config key trainer.max_step (did you mean trainer.max_steps?)"),
     ("train", ["+model.tiny.hiden_size=8"], "unknown config key model.tiny.hiden_size (did you mean model.tiny.hidden_size?)"),
     ("train", ["reward=nonexistent"], "Could not find 'reward/nonexistent'"),
-    ("train", ["budget.name=gauss"], "budget.name must be one of ['uniform', 'loguniform', 'fixed', 'choice']"),
+    ("train", ["budget.name=gauss"], "budget.name must be one of ['uniform', 'loguniform', 'fixed', 'choice', 'from_file']"),
     ("train", ["rollout=budget_forcing"], "rollout=budget_forcing is the s1 evaluation baseline"),
     # model folders
     ("train", ["model=hf", "model.path={d}/missing"], "model.path does not exist or is not a folder: {d}/missing"),
