@@ -15,6 +15,7 @@ from lcpo.config import EvalGrid, PromptConfig, RolloutConfig
 from lcpo.eval.run import EvalTask, evaluate_engine, write_report
 from lcpo.algo.metrics import pearson
 from lcpo.models.load import save_policy
+from lcpo.models.meta import ModelMeta
 from lcpo.models.sharding import full_state_dict
 
 SAMPLE_COLUMNS = ["step", "mode", "budget", "length", "correct", "reward", "prompt", "text"]
@@ -35,19 +36,25 @@ def export_policy(module: L.LightningModule, path: Path, dtype: str) -> Path:
 class HFExport(L.Callback):
     """Exports the policy and tokenizer in transformers format (for transformers and vLLM), with weights in ``dtype``
     (``model.export_dtype``), to ``<dir>/step_<k>`` every ``every_n_steps`` rollout steps and to ``final_dir`` at the
-    end."""
+    end; each folder carries ``meta`` (``lcpo.json``: how evaluation meets the model as trained)."""
 
-    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int = 0, dtype: str = "float32"):
+    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int = 0, dtype: str = "float32",
+                 meta: ModelMeta | None = None):
         self.dirpath, self.final_dir, self.every_n_steps = Path(dirpath), Path(final_dir), every_n_steps
-        self.dtype = dtype
+        self.dtype, self.meta = dtype, meta
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.rollout_step
         if self.every_n_steps and step % self.every_n_steps == 0:
-            export_policy(pl_module, self.dirpath / f"step_{step}", self.dtype)
+            self._export(pl_module, self.dirpath / f"step_{step}")
 
     def on_train_end(self, trainer, pl_module) -> None:
-        export_policy(pl_module, self.final_dir, self.dtype)
+        self._export(pl_module, self.final_dir)
+
+    def _export(self, pl_module: L.LightningModule, path: Path) -> None:
+        export_policy(pl_module, path, self.dtype)
+        if self.meta is not None and pl_module.trainer.is_global_zero:
+            self.meta.write(path)
 
 
 class SampleTable(L.Callback):

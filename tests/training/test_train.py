@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from lcpo.models.meta import read_meta
 from lcpo.models.tiny import load_tokenizer
 from lcpo.cli.train import build, run
 
@@ -74,8 +75,12 @@ def test_resume_matches_uninterrupted_run(compose_train, tmp_path):
 
 
 def test_export_reloads_offline_and_generates(compose_train, tmp_path):
-    run(compose_train(*LENGTH_ONLY, "trainer.max_steps=1", output_dir=tmp_path))
+    cfg = compose_train(*LENGTH_ONLY, "trainer.max_steps=1", output_dir=tmp_path)
+    run(cfg)
     folder = tmp_path / "model"
+    meta = read_meta(folder)  # what evaluation needs to meet the model as trained
+    assert meta.prompt == cfg.prompt and meta.grid == cfg.eval
+    assert meta.budget_range == (cfg.budget.low, cfg.budget.high)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     tokenizer = load_tokenizer(folder)
     text = "12 + 3 = ?\nThink for 40 tokens."
