@@ -25,6 +25,7 @@ from lcpo.algo.budgets import spread_budgets
 from lcpo.training.callbacks import GridValidation, HFExport, RolloutProgressBar, SampleTable
 from lcpo.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, StepMetricsCarry, resolve_ckpt_path
 from lcpo.training.collector import RolloutCollector
+from lcpo.training.console import quiet_console
 from lcpo.config import CONF_DIR, TrainConfig, TrainerConfig, validate
 from lcpo.config.eval import VALIDATION_DIR
 from lcpo.training.datamodule import PromptDataModule
@@ -128,7 +129,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
     callbacks: list = [
         ModelCheckpoint(
             dirpath=out / CHECKPOINT_DIR,
-            filename="optim_step_{step}",
+            filename="step_{step}",  # the rollout step the module logs as "step"
             every_n_train_steps=(cfg.trainer.ckpt_every_n_steps or cfg.trainer.max_steps) * updates,
             save_last=True,
             save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
@@ -256,7 +257,10 @@ def finish_wandb(trainer: L.Trainer) -> None:
 @hydra_boundary("lcpo-train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final mean reward (the value a sweeper would optimise)."""
-    metrics = run(validate(cfg))
+    train_cfg = validate(cfg)
+    quiet_console(train_cfg.trainer.verbose, train_cfg.logger.wandb and train_cfg.logger.wandb_mode == "online")
+    metrics = run(train_cfg)
+    log.info("outputs: %s", Path(train_cfg.output_dir).resolve())
     return metrics.get("reward/mean", float("nan"))
 
 

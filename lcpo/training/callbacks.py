@@ -4,6 +4,7 @@ completions, a progress bar over rollout steps, and a periodic budget-grid valid
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -17,6 +18,8 @@ from lcpo.algo.metrics import pearson
 from lcpo.models.load import save_policy
 from lcpo.models.meta import ModelMeta
 from lcpo.models.sharding import full_state_dict
+
+log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ["step", "mode", "budget", "length", "correct", "reward", "prompt", "text"]
 
@@ -152,8 +155,9 @@ class GridValidation(L.Callback):
     def _report(self, trainer, rows: list[dict], step: int) -> None:
         paths = write_report(rows, self.dirpath / f"step_{step}")
         scalars = validation_scalars(rows)
+        log.info("step %d validation: %s", step, validation_line(scalars))
         for logger in trainer.loggers:
-            logger.log_metrics(scalars, step=trainer.global_step)
+            logger.log_metrics(scalars, step=step)
             if isinstance(logger, WandbLogger):
                 columns = [c for c in rows[0] if c != "lengths"]
                 logger.log_table("val/table", columns=columns, data=[[r[c] for c in columns] for r in rows])
@@ -162,6 +166,15 @@ class GridValidation(L.Callback):
 
 #: The plots validation shows in wandb (``write_report`` writes them all under the run folder).
 VALIDATION_PLOTS = ("length_vs_budget.png", "accuracy_vs_tokens.png")
+
+
+def validation_line(scalars: dict[str, float]) -> str:
+    """The grid-level validation scalars of each mode on one line (``exact: accuracy 0.50, |rel error| 0.31``)."""
+    modes = dict.fromkeys(k.split("/")[1] for k in scalars)
+    return "; ".join(
+        f"{m}: accuracy {scalars[f'val/{m}/accuracy']:.2f}, |rel error| {scalars[f'val/{m}/abs_rel_error']:.2f}"
+        for m in modes
+    )
 
 
 def validation_scalars(rows: list[dict]) -> dict[str, float]:

@@ -163,12 +163,12 @@ def test_a_run_that_cannot_save_stops_naming_the_file_and_keeps_the_last_checkpo
 
     monkeypatch.setattr("lcpo.training.checkpoints.save_atomic", save_then_disk_full)
     cfg = compose_train(*RUN, output_dir=tmp_path)
-    message = f"could not write checkpoint {tmp_path}/checkpoints/optim_step_4.ckpt: No space left on device"
+    message = f"could not write checkpoint {tmp_path}/checkpoints/step_2.ckpt: No space left on device"
     with pytest.raises(CheckpointError, match=re.escape(message)):
         run(cfg)
     monkeypatch.undo()
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    assert last["global_step"] == 2 and saves[:2] == ["optim_step_2.ckpt", "last.ckpt"]
+    assert last["global_step"] == 2 and saves[:2] == ["step_1.ckpt", "last.ckpt"]
     assert not list((tmp_path / "checkpoints").glob("*" + PARTIAL))
 
 
@@ -230,8 +230,8 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     proc = _Killable(killed, save=3)
     proc.wait_for("HANGING SAVE 3")
     proc.kill()
-    assert (checkpoints / f"optim_step_{2 * updates}.ckpt{PARTIAL}").is_file()
-    assert not (checkpoints / f"optim_step_{2 * updates}.ckpt").exists()
+    assert (checkpoints / f"step_2.ckpt{PARTIAL}").is_file()
+    assert not (checkpoints / "step_2.ckpt").exists()
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 1 * updates
 
     # 2. resumed at step 1, killed while writing last.ckpt after step 2's periodic checkpoint was complete
@@ -240,7 +240,7 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     proc.kill()
     assert (checkpoints / f"last.ckpt{PARTIAL}").is_file()
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 1 * updates
-    assert newest_complete(killed) == checkpoints / f"optim_step_{2 * updates}.ckpt"
+    assert newest_complete(killed) == checkpoints / "step_2.ckpt"
 
     # 3. resumed at step 2, killed in the middle of step 4 (its rollout), after step 3's checkpoints were written
     proc = _Killable(killed, rollout=3)
