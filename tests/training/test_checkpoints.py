@@ -263,9 +263,9 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     # own steps; every row equals the uninterrupted run's row for that step
     (expected,) = _versions(reference)
     starts = _versions(killed)
-    assert [[r["step"] for r in rows] for rows in starts] == [["0"], ["0"], ["1", "2"], ["2", "3"]]
-    for row in [r for rows in starts for r in rows]:
-        assert _deterministic(row) == pytest.approx(_deterministic(expected[int(row["step"])]), rel=1e-5, abs=1e-6)
+    assert [[r["step"] for r in rows] for rows in starts] == [["1"], ["1"], ["2", "3"], ["3", "4"]]
+    for row in [r for rows in starts for r in rows]:  # steps count rollout steps done, from 1
+        assert _deterministic(row) == pytest.approx(_deterministic(expected[int(row["step"]) - 1]), rel=1e-5, abs=1e-6)
     # samples.jsonl holds each step once, as if the run had never been interrupted
     steps = [line.split('"step": ')[1].split(",")[0] for line in (killed / "samples.jsonl").read_text().splitlines()]
     assert steps == [line.split('"step": ')[1].split(",")[0]
