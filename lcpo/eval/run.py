@@ -265,7 +265,7 @@ def _row(cell: _Cell, groups: list[list[Completion]], grid: EvalGrid, sink: Text
         for problem, group, marks in zip(cell.problems, groups, correct):
             for c, ok in zip(group, marks):
                 record = {"model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget,
-                          "problem": problem.id, "answer": problem.answer, "length": c.length, "correct": ok,
+                          "problem": problem.id, "question": problem.question, "answer": problem.answer, "length": c.length, "correct": ok,
                           "finish_reason": c.finish_reason, "text": c.text}
                 sink.write(json.dumps(record) + "\n")
     flat = [n for g in lengths for n in g]

@@ -164,3 +164,4 @@ def test_a_trained_model_folder_is_evaluated_as_trained(tiny_dir, tmp_path, hydr
     assert [(r["mode"], r["budget"], r["n"], r["samples"]) for r in rows] == [("max", 9, 2, 2)]
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert max(s["length"] for s in samples) <= 12  # the model's own max-mode cap, not the paper's 8192
+    assert all(s["question"] and s["problem"] for s in samples)  # the problem's text, not only its id
