@@ -221,7 +221,7 @@ def test_a_bad_job_of_a_sweep_lets_the_others_run(hydra_main, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module, args, message", [
-    ("lcpo.cli.train", ["reward.alpha=-1"], "lcpo-train: error: reward.alpha must be >= 0, got -1.0"),
+    ("lcpo.cli.train", ["model=tiny", "reward.alpha=-1"], "lcpo-train: error: reward.alpha must be >= 0, got -1.0"),
     ("lcpo.cli.evaluate", ["models=[/no/such/model]"], "lcpo-evaluate: error: models[0]: no transformers model at "
                                                    "/no/such/model (config.json missing)"),
 ])
