@@ -60,7 +60,7 @@ def prompt_stream():
     def _stream(seed: int = 0, rank: int = 0, start: int = 0) -> PromptStream:
         config = PromptConfig(instruction="", use_chat_template=False, response_prefix="<think>")
         return PromptStream(
-            SyntheticTask(SyntheticTaskConfig()), BudgetSampler(UniformBudget(10, 40), max_share=0.5),
+            SyntheticTask(SyntheticTaskConfig()), BudgetSampler(UniformBudget(10, 40), max_share=0.5, none_share=0.0),
             PromptBuilder(config, build_tokenizer()), 3, seed=seed, rank=rank, start_step=lambda: start,
         )
 

@@ -9,41 +9,70 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
-MODES = ("exact", "max", "none")
+
+class Mode(str, Enum):
+    """How a prompt states its budget: think for exactly N tokens, for at most N tokens, or no budget at all.
+
+    One type from the sampler to the prompt, the reward, the rollout metrics and the evaluation report. A ``str``
+    enum, so that a mode equals, prints, formats and serialises (JSON, CSV) as its plain value, ``"exact"``; records
+    bound for wandb tables (report rows, sample tables) hold that value, since wandb types a subclass apart.
+    Tensors carry a mode as its :attr:`code`.
+    """
+
+    EXACT = "exact"
+    MAX = "max"
+    NONE = "none"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def code(self) -> int:
+        """The integer that stands for this mode in tensors (reward inputs, rollout batches): its place in the enum."""
+        return list(Mode).index(self)
 
 
 @dataclass(frozen=True)
 class BudgetSpec:
-    """The length instruction attached to one prompt: ``mode`` in ``MODES`` and a token ``budget`` (None for "none")."""
+    """The length instruction attached to one prompt: a :class:`Mode` and a token ``budget`` (None for no budget).
 
-    mode: str
+    A mode given by its value (``"exact"``) is turned into the enum, so that specs compare and hash alike.
+    """
+
+    mode: Mode
     budget: int | None
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown budget mode {self.mode!r}; expected one of {MODES}")
-        if self.mode == "none" and self.budget is not None:
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+        except ValueError:
+            raise ValueError(f"unknown budget mode {self.mode!r}; expected one of {[m.value for m in Mode]}") from None
+        if self.mode is Mode.NONE and self.budget is not None:
             raise ValueError("mode 'none' takes no budget")
-        if self.mode != "none" and (self.budget is None or self.budget < 1):
-            raise ValueError(f"mode {self.mode!r} needs a positive budget, got {self.budget!r}")
+        if self.mode is not Mode.NONE and (self.budget is None or self.budget < 1):
+            raise ValueError(f"mode {self.mode.value!r} needs a positive budget, got {self.budget!r}")
 
     def signed(self) -> int:
         """The reference's signed encoding: +N exact, -N max, -1 no budget."""
-        if self.mode == "none":
+        if self.mode is Mode.NONE:
             return -1
         assert self.budget is not None
-        return self.budget if self.mode == "exact" else -self.budget
+        return self.budget if self.mode is Mode.EXACT else -self.budget
 
     @classmethod
     def from_signed(cls, value: int) -> "BudgetSpec":
         """Inverse of :meth:`signed`. -1 means no budget (a max budget of 1 token is not representable, as upstream)."""
         if value == -1:
-            return cls("none", None)
+            return cls(Mode.NONE, None)
         if value == 0:
             raise ValueError("0 is not a valid signed budget")
-        return cls("exact", value) if value > 0 else cls("max", -value)
+        return cls(Mode.EXACT, value) if value > 0 else cls(Mode.MAX, -value)
 
 
 class BudgetDistribution(Protocol):
@@ -64,10 +93,10 @@ class BudgetDistribution(Protocol):
 
 @dataclass(frozen=True)
 class UniformBudget:
-    """Uniform integer on [low, high], both inclusive: the reference's default is [100, 4000]."""
+    """Uniform integer on [low, high], both inclusive (the reference: [100, 4000])."""
 
-    low: int = 100
-    high: int = 4000
+    low: int
+    high: int
 
     def __post_init__(self) -> None:
         if self.low < 1 or self.low > self.high:
@@ -87,10 +116,10 @@ class UniformBudget:
 
 @dataclass(frozen=True)
 class LogUniformBudget:
-    """``int(2 ** U(low_exp, high_exp))``, the reference's log-uniform variant (defaults 2^8 .. 2^14.5)."""
+    """``int(2 ** U(low_exp, high_exp))``, the reference's log-uniform variant (there 2^8 .. 2^14.5)."""
 
-    low_exp: float = 8.0
-    high_exp: float = 14.5
+    low_exp: float
+    high_exp: float
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_exp <= self.high_exp <= 62:  # NaN fails too; 2**62 keeps budgets integers
@@ -114,7 +143,7 @@ class LogUniformBudget:
 class FixedBudget:
     """Always the same budget: evaluation sets, or ablations with one target."""
 
-    value: int = 1024
+    value: int
 
     def __post_init__(self) -> None:
         if self.value < 1:
@@ -136,7 +165,7 @@ class FixedBudget:
 class ChoiceBudget:
     """One of a list of budgets, uniformly."""
 
-    values: tuple[int, ...] = (512, 1024, 2048, 3600)
+    values: tuple[int, ...]
 
     def __post_init__(self) -> None:
         if not self.values or min(self.values) < 1:
@@ -159,8 +188,8 @@ class BudgetSampler:
     """Draws a (mode, budget) per example: ``max_share`` of max prompts, ``none_share`` without budget, rest exact."""
 
     distribution: BudgetDistribution
-    max_share: float = 0.0
-    none_share: float = 0.0
+    max_share: float
+    none_share: float
 
     def __post_init__(self) -> None:
         for name in ("max_share", "none_share"):
@@ -175,11 +204,11 @@ class BudgetSampler:
     def sample(self, rng: random.Random) -> BudgetSpec:
         u = rng.random()
         if u < self.none_share:
-            return BudgetSpec("none", None)
+            return BudgetSpec(Mode.NONE, None)
         budget = self.distribution.sample(rng)
         if u < self.none_share + self.max_share:
-            return BudgetSpec("max", budget)
-        return BudgetSpec("exact", budget)
+            return BudgetSpec(Mode.MAX, budget)
+        return BudgetSpec(Mode.EXACT, budget)
 
 
 def spread_budgets(distribution: BudgetDistribution, n: int = 4) -> list[int]:

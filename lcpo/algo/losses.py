@@ -13,9 +13,7 @@ import torch
 AGGREGATIONS = ("token_mean", "seq_mean", "constant")
 
 
-def group_advantages(
-    rewards: torch.Tensor, scale_std: bool = True, eps: float = 1e-6, unbiased: bool = True
-) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, *, scale_std: bool, eps: float, unbiased: bool = True) -> torch.Tensor:
     """GRPO advantages for rewards shaped ``[num_groups, G]``: ``(r - mean_group) / (std_group + eps)``.
 
     ``scale_std=False`` keeps only the mean baseline (Dr. GRPO), which does not up-weight groups that barely
@@ -44,8 +42,8 @@ def clipped_surrogate(
     logp: torch.Tensor,
     old_logp: torch.Tensor,
     advantages: torch.Tensor,
-    clip_low: float = 0.2,
-    clip_high: float = 0.2,
+    clip_low: float,
+    clip_high: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO's clipped policy loss per token and a mask of tokens where the clipped branch was taken.
 
@@ -96,8 +94,8 @@ def global_token_normaliser(global_tokens: torch.Tensor, world_size: int) -> tor
 def aggregate(
     values: torch.Tensor,
     mask: torch.Tensor,
-    mode: str = "token_mean",
-    constant: float | None = None,
+    mode: str,
+    constant: float | None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
 ) -> torch.Tensor:
@@ -146,12 +144,12 @@ def grpo_loss(
     advantages: torch.Tensor,
     ref_logp: torch.Tensor | None = None,
     *,
-    clip_low: float = 0.2,
-    clip_high: float = 0.2,
-    kl_coef: float = 0.001,
-    entropy_coef: float = 0.001,
-    loss_agg: str = "token_mean",
-    loss_constant: float | None = None,
+    clip_low: float,
+    clip_high: float,
+    kl_coef: float,
+    entropy_coef: float,
+    loss_agg: str,
+    loss_constant: float | None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
     tis_weight: torch.Tensor | None = None,

@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from lcpo.algo.budgets import Mode
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k for one problem with ``n`` samples of which ``c`` are correct (Chen et al. 2021).
@@ -108,10 +110,6 @@ def _nonempty(values: Sequence[int]) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- training rollouts
 
-#: Budget modes by the codes rollouts carry (``lcpo.algo.rewards.MODE_CODES``).
-MODE_NAMES = ("exact", "max", "none")
-
-
 def rollout_sums(
     rewards: torch.Tensor,
     correct: torch.Tensor,
@@ -126,10 +124,10 @@ def rollout_sums(
     Sums and counts (not means) so that ranks with unequal counts reduce exactly. Besides the batch-wide and
     per-mode values, budgeted rows are bucketed by which quarter of ``budget_range`` (the budget distribution's
     smallest..largest) their budget falls in: ``bucket/<mode>/q<k>/<metric>``, so a dashboard shows whether short
-    and long budgets are followed alike.
+    and long budgets are followed alike. ``modes`` holds :attr:`Mode.code` values.
     """
     everyone = torch.ones_like(lengths, dtype=torch.bool)
-    budgeted = modes != MODE_NAMES.index("none")
+    budgeted = modes != Mode.NONE.code
     rel = (lengths - budgets) / budgets.clamp(min=1)
     over = (lengths > budgets).float()
     sums: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -147,15 +145,15 @@ def rollout_sums(
     add("rollout/rel_error", rel, budgeted)
     low, high = budget_range
     quarter = ((budgets - low) / max(high - low, 1) * 4).floor().clamp(0, 3).long()
-    for code, mode in enumerate(MODE_NAMES):
-        in_mode = modes == code
+    for mode in Mode:
+        in_mode = modes == mode.code
         add(f"{mode}/accuracy", correct, in_mode)
         add(f"{mode}/mean_length", lengths, in_mode)
-        if mode == "none":
+        if mode is Mode.NONE:
             continue
         add(f"{mode}/abs_rel_error", rel.abs(), in_mode)
         add(f"{mode}/rel_error", rel, in_mode)
-        if mode == "max":
+        if mode is Mode.MAX:
             add("max/over_budget_share", over, in_mode)
         for q in range(4):
             cell = in_mode & (quarter == q)

@@ -14,8 +14,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-
-MODE_CODES = {"exact": 0, "max": 1, "none": 2}
+from lcpo.algo.budgets import BudgetSpec, Mode
 
 
 def _t(value: Any) -> torch.Tensor:
@@ -25,7 +24,7 @@ def _t(value: Any) -> torch.Tensor:
     return torch.as_tensor(value, dtype=torch.float64)
 
 
-def lcpo_exact(correct: Any, target: Any, length: Any, alpha: float = 0.0003) -> torch.Tensor:
+def lcpo_exact(correct: Any, target: Any, length: Any, alpha: float) -> torch.Tensor:
     """LCPO-Exact (paper Eq. 1): ``r = I(correct) - alpha * |target - length|``.
 
     No clipping: a far miss goes below -1, and wrong answers still receive the length term, so the length signal
@@ -35,17 +34,17 @@ def lcpo_exact(correct: Any, target: Any, length: Any, alpha: float = 0.0003) ->
     return c - alpha * (t - n).abs()
 
 
-def lcpo_max(correct: Any, target: Any, length: Any, alpha: float = 0.001, delta: float = 0.5) -> torch.Tensor:
+def lcpo_max(correct: Any, target: Any, length: Any, alpha: float, delta: float) -> torch.Tensor:
     """LCPO-Max (paper Eq. 2): ``r = I(correct) * clip(alpha * (target - length) + delta, 0, 1)``.
 
     Wrong answers get 0; at the budget a correct answer earns delta, under it up to 1, over it falling to 0
-    (with the defaults: 1.0 at 500 tokens under, 0 at 500 over).
+    (with the published alpha 0.001 and delta 0.5: 1.0 at 500 tokens under, 0 at 500 over).
     """
     c, t, n = _t(correct), _t(target), _t(length)
     return c * torch.clamp(alpha * (t - n) + delta, 0.0, 1.0)
 
 
-def dapo_overlong(correct: Any, length: Any, max_length: Any, cache_length: Any = 4096) -> torch.Tensor:
+def dapo_overlong(correct: Any, length: Any, max_length: Any, cache_length: Any) -> torch.Tensor:
     """DAPO's soft overlong punishment added to correctness (Yu et al. 2025, Eq. 13).
 
     With L_max = ``max_length`` and L_cache = ``cache_length`` (published: 20480 and 4096; the trainer sets
@@ -64,13 +63,13 @@ def cosine(
     correct: Any,
     length: Any,
     max_length: Any,
-    correct_short: float = 2.0,
-    correct_long: float = 1.0,
-    wrong_short: float = -10.0,
-    wrong_long: float = 0.0,
-    exceed: float = -10.0,
+    correct_short: float,
+    correct_long: float,
+    wrong_short: float,
+    wrong_long: float,
+    exceed: float,
 ) -> torch.Tensor:
-    """Cosine length-scaling reward (Yeo et al. 2025, "Demystifying Long CoT Reasoning"), published defaults.
+    """Cosine length-scaling reward (Yeo et al. 2025, "Demystifying Long CoT Reasoning"); published: 2, 1, -10, 0, -10.
 
     ``CosFn(t, T, a, b) = b + (a - b) * (1 + cos(pi * t / T)) / 2`` interpolates from a at t=0 to b at t=T:
     correct answers earn more when short (2 -> 1), wrong answers are punished less when long (-10 -> 0), so the
@@ -103,8 +102,8 @@ def kimi_length(correct: torch.Tensor, length: torch.Tensor, group: torch.Tensor
 class RewardInputs:
     """One batch of scored samples, all ``[N]`` tensors: the reward sees each sample's own mode and budget.
 
-    ``mode`` holds :data:`MODE_CODES`; ``budget`` is ignored where mode is "none"; ``group`` ids tie the G samples
-    of one prompt together (group-relative rewards such as Kimi's need them).
+    ``mode`` holds :attr:`Mode.code` values; ``budget`` is ignored where the mode is ``Mode.NONE``; ``group`` ids tie
+    the G samples of one prompt together (group-relative rewards such as Kimi's need them).
     """
 
     correct: torch.Tensor
@@ -118,8 +117,7 @@ class RewardInputs:
     def build(
         cls,
         correct: Sequence[bool],
-        modes: Sequence[str],
-        budgets: Sequence[int | None],
+        specs: Sequence[BudgetSpec],
         lengths: Sequence[int],
         max_length: int | Sequence[int],
         groups: Sequence[int],
@@ -128,8 +126,8 @@ class RewardInputs:
         caps = [max_length] * n if isinstance(max_length, int) else list(max_length)
         return cls(
             correct=torch.tensor([float(c) for c in correct]),
-            mode=torch.tensor([MODE_CODES[m] for m in modes]),
-            budget=torch.tensor([0 if b is None else b for b in budgets], dtype=torch.float32),
+            mode=torch.tensor([s.mode.code for s in specs]),
+            budget=torch.tensor([0 if s.budget is None else s.budget for s in specs], dtype=torch.float32),
             length=torch.tensor(lengths, dtype=torch.float32),
             max_length=torch.tensor(caps, dtype=torch.float32),
             group=torch.tensor(list(groups)),
@@ -145,9 +143,9 @@ def by_mode(exact_rows: Reward, max_rows: Reward) -> Reward:
 
     def score(x: RewardInputs) -> torch.Tensor:
         return torch.where(
-            x.mode == MODE_CODES["exact"],
+            x.mode == Mode.EXACT.code,
             exact_rows(x),
-            torch.where(x.mode == MODE_CODES["max"], max_rows(x), x.correct),
+            torch.where(x.mode == Mode.MAX.code, max_rows(x), x.correct),
         )
 
     return score

@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     from lcpo.config import RewardConfig
     from lcpo.algo.grading import Grader
+    from lcpo.algo.budgets import BudgetSpec
     from lcpo.algo.rewards import RewardInputs
     from lcpo.config.reward import build_reward
     from lcpo.models.tiny import load_tokenizer
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     def lcpo_reward(prompts, completions, completion_ids, answer, mode, budget, **_) -> list[float]:
         grades = grader.grade_many(list(completions), list(answer))
         inputs = RewardInputs.build(
-            correct=[g.correct for g in grades], modes=list(mode), budgets=list(budget),
+            correct=[g.correct for g in grades], specs=[BudgetSpec(m, b) for m, b in zip(mode, budget)],
             lengths=[len(ids) for ids in completion_ids], max_length=s["max_new_tokens"], groups=[0] * len(grades),
         )
         return reward(inputs).tolist()

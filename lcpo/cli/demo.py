@@ -30,7 +30,7 @@ from rich.table import Table
 
 from lcpo.eval.acceptance import demo_bars
 from lcpo.eval.optimum import optimum_bars
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import TrainConfig, WarmstartRunConfig, compose_config, to_schema, validate
 from lcpo.errors import cli_boundary
 from lcpo.eval.run import EvalTask, evaluate_models, write_report
@@ -82,7 +82,7 @@ def evaluate(base: Path, model: Path, cfg: TrainConfig, out: Path, s1: bool = Tr
         forcing = cfg.rollout.with_protocol_sampling("budget_forcing")
         rows += evaluate_models({"base": base}, [task], cfg.eval, rollout=forcing, prompt=cfg.prompt, samples_path=samples)
     grid = getattr(task.task, "length_grid", None)
-    return rows, demo_bars(rows, grid(BudgetSpec("exact", max(cfg.eval.budgets))) if grid else None)
+    return rows, demo_bars(rows, grid(BudgetSpec(Mode.EXACT, max(cfg.eval.budgets))) if grid else None)
 
 
 def check_base(base: Path, out: Path) -> None:

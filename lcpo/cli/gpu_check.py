@@ -26,7 +26,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from lcpo.training.collector import RolloutCollector
-from lcpo.config import AlgoConfig, BudgetConfig, PromptConfig, RewardConfig, RolloutConfig, TaskConfig
+from lcpo.config import AlgoConfig, BudgetConfig, PromptConfig, RewardConfig, RolloutConfig, TaskConfig, TrainerConfig
 from lcpo.training.datamodule import PromptDataModule
 from lcpo.training.module import LCPOModule
 from lcpo.tasks.prompts import PromptBuilder
@@ -74,14 +74,15 @@ def run(steps: int, prompts: int, samples: int, max_new_tokens: int, shape: dict
     collector = RolloutCollector(
         engine=HFEngine(policy, tokenizer, batch_size=rollout.batch_size), grader=build_grader(task),
         reward=build_reward(RewardConfig()), sampling=rollout.sampling(), group_size=samples,
-        pad_id=tokenizer.pad_token_id,
+        pad_id=tokenizer.pad_token_id, seed=0, scale_std=algo.scale_std, adv_eps=algo.adv_eps,
+        samples_per_table=TrainerConfig().samples_per_table,
     )
     sampler = budgets.sampler()
     module = LCPOModule(policy, tokenizer, algo, collector,
                         (sampler.distribution.smallest, sampler.distribution.largest), rollout.temperature,
                         reference_dtype=torch.bfloat16)
     datamodule = PromptDataModule(build_task(task), sampler, PromptBuilder(PromptConfig(), tokenizer), prompts,
-                                  start_step=lambda: module.rollout_step)
+                                  seed=0, start_step=lambda: module.rollout_step)
     timings = _Timings()
     trainer = L.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed", max_steps=steps * algo.updates_per_step,
                         max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -99,7 +99,9 @@ def sweep_label(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str
     return [", ".join(f"{k}={r.get(k, '')}" for k in varying) for r in rows]
 
 
-def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path, note: str = "") -> dict[str, Path]:
+def write_summary(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path, note: str = ""
+) -> dict[str, Path]:
     """Writes ``summary.csv`` (every override), ``summary.md`` (the varying ones, after ``note`` if any) and
     ``pareto.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,8 @@ def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: 
         writer.writerows(rows)
     shown = ["job", *varying_keys(rows, keys), *columns[1 + len(keys) :]]
     paths["summary.md"].write_text(
-        f"# Sweep summary: {len(rows)} rows\n\n" + (f"**{note}**\n\n" if note else "") + plots.markdown_table(rows, shown)
+        f"# Sweep summary: {len(rows)} rows\n\n" + (f"**{note}**\n\n" if note else "")
+        + plots.markdown_table(rows, shown)
     )
     labelled = [r | {"sweep": label} for r, label in zip(rows, sweep_label(rows, keys))]
     paths["pareto.png"] = plots.plot_pareto(labelled, out_dir / "pareto.png", color_by="sweep")

@@ -135,7 +135,7 @@ def build(cfg: TrainConfig) -> tuple[LCPOModule, PromptDataModule, L.Trainer]:
             save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
             auto_insert_metric_name=False,
         ),
-        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.export_dtype,
+        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.exports_in,
                  meta=ModelMeta(cfg.prompt, budget_range, cfg.eval)),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
         LearningSignalWatch(cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps),

@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from lcpo.algo.budgets import Mode
 from lcpo.config.checks import in_range
 
 #: The mode of s1 budget-forcing rows: forced to the budget rather than asked for it in the prompt.
 FORCED = "forced"
+#: The modes a grid can ask for, by their values (the config keeps plain strings, as YAML writes them).
+BUDGETED = [Mode.EXACT.value, Mode.MAX.value]
 
 
 @dataclass
@@ -21,7 +24,7 @@ class EvalGrid:
     """
 
     budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
-    modes: list[str] = field(default_factory=lambda: ["exact", "max"])
+    modes: list[str] = field(default_factory=lambda: list(BUDGETED))
     samples: int = 16
     exact_factor: float = 2.0
     max_mode_cap: int = 8192
@@ -31,17 +34,17 @@ class EvalGrid:
     #: The budget sentence in the s1 baseline's prompts: "none" (the reference: a base model never taught budget
     #: sentences) or "exact"/"max" (a base model warm-started on budgeted prompts, like the demo's tiny one, knows
     #: no prompt without one). Its length is forced either way.
-    forced_prompt: str = "none"
+    forced_prompt: str = Mode.NONE.value
 
     def __post_init__(self) -> None:
         if not self.budgets or min(self.budgets) < 1:
             raise ValueError(f"grid.budgets must be a non-empty list of positive budgets, got {self.budgets}")
-        if not self.modes or not set(self.modes) <= {"exact", "max"}:
-            raise ValueError(f"grid.modes must be a non-empty subset of ['exact', 'max'], got {self.modes}")
+        if not self.modes or not set(self.modes) <= set(BUDGETED):
+            raise ValueError(f"grid.modes must be a non-empty subset of {BUDGETED}, got {self.modes}")
         if self.samples < 1 or self.exact_factor <= 0 or self.max_mode_cap < 1:
             raise ValueError("grid.samples, grid.exact_factor and grid.max_mode_cap must be positive")
-        if self.forced_prompt not in ("none", "exact", "max"):
-            raise ValueError(f"grid.forced_prompt must be one of none, exact, max; got {self.forced_prompt!r}")
+        if self.forced_prompt not in [m.value for m in Mode]:
+            raise ValueError(f"grid.forced_prompt must be one of {[m.value for m in Mode]}, got {self.forced_prompt!r}")
         if not 1 <= self.k <= self.samples:
             raise ValueError(f"grid.pass_k must lie in [1, grid.samples={self.samples}], got {self.pass_k}")
 
@@ -49,11 +52,11 @@ class EvalGrid:
     def k(self) -> int:
         return self.samples if self.pass_k is None else self.pass_k
 
-    def cap(self, mode: str, budget: int) -> int:
+    def cap(self, mode: Mode | str, budget: int) -> int:
         """Max new tokens for one cell: ``exact_factor * N`` (exact), ``max_mode_cap`` (max), N (forced)."""
-        if mode == "exact":
+        if mode == Mode.EXACT:
             return max(1, int(self.exact_factor * budget))
-        return self.max_mode_cap if mode == "max" else budget
+        return self.max_mode_cap if mode == Mode.MAX else budget
 
 
 #: The run-folder subfolder where the periodic validation writes ``step_<k>/report.json`` (training-time views on a
@@ -71,7 +74,7 @@ class ValidationConfig:
     """
 
     budgets: list[int] = field(default_factory=list)
-    modes: list[str] = field(default_factory=lambda: ["exact", "max"])
+    modes: list[str] = field(default_factory=lambda: list(BUDGETED))
     problems: int = 16
     samples: int = 1
     temperature: float = 0.0
@@ -80,8 +83,8 @@ class ValidationConfig:
     def __post_init__(self) -> None:
         if any(b < 1 for b in self.budgets):
             raise ValueError(f"val.budgets must be budgets >= 1, got {self.budgets}")
-        if not self.modes or not set(self.modes) <= {"exact", "max"}:
-            raise ValueError(f"val.modes must be a non-empty subset of ['exact', 'max'], got {self.modes}")
+        if not self.modes or not set(self.modes) <= set(BUDGETED):
+            raise ValueError(f"val.modes must be a non-empty subset of {BUDGETED}, got {self.modes}")
         if self.problems < 1 or self.samples < 1:
             raise ValueError(f"val.problems and val.samples must be >= 1, got {self.problems}, {self.samples}")
         in_range("val.temperature", self.temperature, 0.0, 10.0)

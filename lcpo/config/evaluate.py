@@ -18,7 +18,8 @@ from lcpo.config.task import TaskConfig
 @dataclass
 class EvaluateConfig:
     """``task`` is the lead task; ``extra_files`` adds file tasks (JSONL/parquet, kind auto, graded like ``task``).
-    ``logger`` reuses the training logger group (wandb only)."""
+    ``logger`` reuses the training logger group (wandb only; ``conf/evaluate.yaml`` picks ``logger: none``).
+    ``rollout`` samples as the L1 evaluation protocol does (temperature 0.6, top_p 0.95)."""
 
     models: Any = None
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -26,7 +27,7 @@ class EvaluateConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(temperature=0.6, top_p=0.95))
     grid: EvalGrid = field(default_factory=EvalGrid)
-    logger: LoggerConfig = field(default_factory=lambda: LoggerConfig(wandb=False, csv=False))
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     dtype: str = "float32"
     attn_implementation: Optional[str] = "eager"
     device: str = "auto"

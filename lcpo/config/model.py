@@ -53,7 +53,7 @@ class ModelConfig:
     ``dtype`` is the compute dtype: the policy's parameters and AdamW's state are always fp32 (at the paper's lr an
     update is far below one bf16 rounding step of a weight), and ``bfloat16`` runs forward and backward under
     autocast (``trainer.precision`` follows it: ``bf16-mixed``), with the frozen reference stored in bf16.
-    ``export_dtype`` is the dtype of the exported transformers folders (default: ``dtype``).
+    ``export_dtype`` is the dtype of the exported transformers folders (null: ``dtype``, see ``exports_in``).
     """
 
     name: str = "tiny"
@@ -67,15 +67,14 @@ class ModelConfig:
     def __post_init__(self) -> None:
         one_of("model.name", self.name, ("tiny", "hf", "auto"))
         one_of("model.dtype", self.dtype, DTYPES)
-        if self.export_dtype is None:
-            self.export_dtype = self.dtype
-        one_of("model.export_dtype", self.export_dtype, DTYPES)
+        if self.export_dtype is not None:
+            one_of("model.export_dtype", self.export_dtype, DTYPES)
         if self.name == "auto":
             if not self.path or not (Path(self.path).expanduser() / "config.json").is_file():
                 raise ValueError(
-                    f"model=auto: no warm-started model at {self.path} ({missing(self.path)}); run `make demo` first (or python -m "
-                    "lcpo.warmstart and pass model.path=<its model folder>), or choose model=tiny to train from "
-                    "random weights on purpose"
+                    f"model=auto: no warm-started model at {self.path} ({missing(self.path)}); run `make demo` first "
+                    "(or python -m lcpo.warmstart and pass model.path=<its model folder>), or choose model=tiny to "
+                    "train from random weights on purpose"
                 )
             self.name = "hf"
         if self.path is not None and not Path(self.path).expanduser().is_dir():
@@ -87,6 +86,12 @@ class ModelConfig:
             )
         if self.name == "hf" and not self.path:
             raise ValueError("model.path is required for model=hf (a local transformers model folder)")
+
+    @property
+    def exports_in(self) -> str:
+        """The dtype of exported folders: ``export_dtype``, or the compute dtype when that is null (left null in
+        the schema rather than filled in, so that a composed config keeps following ``dtype``)."""
+        return self.export_dtype or self.dtype
 
 
 def missing(path: str | None) -> str:

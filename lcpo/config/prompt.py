@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 
 
 @dataclass
@@ -31,11 +31,11 @@ class PromptConfig:
 
     def budget_sentence(self, spec: BudgetSpec) -> str:
         """The sentence that states ``spec``'s budget ("" for prompts without one)."""
-        if spec.mode == "none":
+        if spec.mode is Mode.NONE:
             return ""
-        return (self.exact if spec.mode == "exact" else self.max).format(budget=spec.budget)
+        return (self.exact if spec.mode is Mode.EXACT else self.max).format(budget=spec.budget)
 
     def render(self, question: str, spec: BudgetSpec) -> str:
-        """The user message: question, instruction, then the budget sentence (absent for mode 'none')."""
+        """The user message: question, instruction, then the budget sentence (absent for ``Mode.NONE``)."""
         parts = [question.rstrip(), self.instruction, self.budget_sentence(spec)]
         return self.separator.join(p for p in parts if p)

@@ -17,7 +17,7 @@ BUDGET_AWARE = frozenset({"exact", "max", "mixed"})
 
 @dataclass
 class RewardConfig:
-    """Which reward and its knobs (``conf/reward/*.yaml``). Each file sets the published defaults of its reward.
+    """Which reward and its knobs (``conf/reward/*.yaml`` name the reward). The defaults are the published ones.
 
     ``alpha`` is the exact reward's coefficient (and the max reward's when ``name=max``); ``max_alpha`` is the
     max reward's coefficient inside ``mixed``. ``overlong_ratio`` is DAPO's soft-overlong interval ``L_cache`` as a

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from lcpo.algo.budgets import Mode
 from lcpo.algo.metrics import pearson
 
 Row = dict
@@ -18,7 +19,7 @@ def bar(name: str, value: float, target: str, ok: bool | None) -> dict:
     return {"bar": name, "value": float(value), "target": target, "ok": None if ok is None else bool(ok)}
 
 
-def pick(rows: Sequence[Row], model: str, mode: str) -> list[Row]:
+def pick(rows: Sequence[Row], model: str, mode: Mode) -> list[Row]:
     """The rows of one model and mode, by budget."""
     return sorted((r for r in rows if r["model"] == model and r["mode"] == mode), key=lambda r: r["budget"])
 
@@ -41,8 +42,8 @@ def demo_bars(rows: Sequence[Row], length_grid: tuple[int, int] | None = None) -
     ``length_grid`` is ``(fixed, line)`` when response lengths move in steps (``fixed + line * j`` tokens): the
     count of evaluation budgets off that grid is then reported, since a budget on it can be met without control.
     """
-    exact, maxed = pick(rows, "lcpo", "exact"), pick(rows, "lcpo", "max")
-    base_exact, base_max = pick(rows, "base", "exact"), pick(rows, "base", "max")
+    exact, maxed = pick(rows, "lcpo", Mode.EXACT), pick(rows, "lcpo", Mode.MAX)
+    base_exact, base_max = pick(rows, "base", Mode.EXACT), pick(rows, "base", Mode.MAX)
     budgets = [r["budget"] for r in exact]
     r_exact = pearson(budgets, [r["mean_tokens"] for r in exact])
     abs_err = sum(abs(r["rel_error"]) for r in exact) / len(exact)

@@ -27,7 +27,7 @@ import torch
 
 from lcpo.algo import metrics
 from lcpo.eval.acceptance import demo_bars
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import EvalGrid, RewardConfig, TrainConfig
 from lcpo.config.task import SyntheticTaskConfig
 from lcpo.algo.rewards import RewardInputs
@@ -53,7 +53,7 @@ def best_lines(k: int, spec: BudgetSpec, cap: int, grid: tuple[int, int], cfg: S
     n = len(options)
     score = build_reward(reward)
     by_correct = [
-        score(RewardInputs.build([c] * n, [spec.mode] * n, [spec.budget] * n, lengths, cap, range(n)))
+        score(RewardInputs.build([c] * n, [spec] * n, lengths, cap, range(n)))
         for c in (True, False)
     ]
     chances = torch.tensor([1.0 if j >= k else stop_chance(k - j, cfg.max_value, cfg.modulus) for j in options])
@@ -104,6 +104,6 @@ def optimum_bars(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
     """The best policy's rows and its demo bars under ``cfg``'s reward, task and evaluation grid (synthetic task)."""
     task = SyntheticTask(cfg.task.synthetic)
     rows = optimum_rows(task, cfg.reward, cfg.eval)
-    grid = task.length_grid(BudgetSpec("exact", max(cfg.eval.budgets)))
+    grid = task.length_grid(BudgetSpec(Mode.EXACT, max(cfg.eval.budgets)))
     # figures kept for reference only describe the real base model, which this stand-in is not
     return rows, [b for b in demo_bars(rows, grid) if b["ok"] is not None]

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lcpo.algo import metrics
 
 from lcpo.eval import plots
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import FORCED, EvalGrid, PromptConfig, RolloutConfig
 from lcpo.algo.grading import Grader
 from lcpo.models.load import load_pretrained
@@ -114,7 +114,7 @@ def _engine(
     an engine over the transformers model loaded onto ``device``."""
     if rollout.name != "vllm":
         model, tokenizer = _load(spec, dtype, attn_implementation, device)
-        return build_engine(rollout, model, tokenizer), tokenizer
+        return build_engine(rollout, model, tokenizer, seed=plan.grid.seed), tokenizer
     from lcpo.rollout.vllm import VLLMEngine
 
     with tempfile.TemporaryDirectory(prefix="lcpo-eval-") as scratch:
@@ -150,7 +150,7 @@ class _Plan:
 
     tasks: list[EvalTask]
     problem_sets: dict[str, list[Problem]]
-    modes: list[str]
+    modes: list[Mode | str]  # budget modes, or FORCED alone for s1 budget forcing
     grid: EvalGrid
     rollout: RolloutConfig
     prompt: PromptConfig
@@ -161,7 +161,7 @@ class _Plan:
         problem_sets = {t.name: t.task.eval_set(grid.problems, grid.seed) for t in eval_tasks}
         if len(problem_sets) != len(eval_tasks):
             raise ValueError(f"task names must be unique, got {[t.name for t in eval_tasks]}")
-        modes = [FORCED] if rollout.name == "budget_forcing" else list(grid.modes)
+        modes = [FORCED] if rollout.name == "budget_forcing" else [Mode(m) for m in grid.modes]
         return cls(eval_tasks, problem_sets, modes, grid, rollout, prompt)
 
     @property
@@ -226,7 +226,7 @@ class _Cell:
     model: str
     task: EvalTask
     problems: list[Problem]
-    mode: str
+    mode: Mode | str  # FORCED for s1 budget forcing
     budget: int
 
     @property
@@ -243,8 +243,8 @@ def _generate(
     advance: Callable[[int], None],
 ) -> list[list[Completion]]:
     """Samples the cell's problems in chunks of about ``rollout.batch_size`` sequences (for progress updates)."""
-    mode = grid.forced_prompt if cell.mode == FORCED else cell.mode
-    spec = BudgetSpec("none", None) if mode == "none" else BudgetSpec(mode, cell.budget)
+    mode = Mode(grid.forced_prompt) if cell.mode == FORCED else cell.mode
+    spec = BudgetSpec(Mode.NONE, None) if mode is Mode.NONE else BudgetSpec(mode, cell.budget)
     sampling = rollout.sampling(grid.cap(cell.mode, cell.budget))
     prompts = [build_prompt(p, spec) for p in cell.problems]
     torch.manual_seed(grid.seed + cell.seed)
@@ -264,13 +264,14 @@ def _row(cell: _Cell, groups: list[list[Completion]], grid: EvalGrid, sink: Text
     if sink is not None:
         for problem, group, marks in zip(cell.problems, groups, correct):
             for c, ok in zip(group, marks):
-                record = {"model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget,
-                          "problem": problem.id, "question": problem.question, "answer": problem.answer, "length": c.length, "correct": ok,
+                record = {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget,
+                          "problem": problem.id, "question": problem.question, "answer": problem.answer,
+                          "length": c.length, "correct": ok,
                           "finish_reason": c.finish_reason, "text": c.text}
                 sink.write(json.dumps(record) + "\n")
     flat = [n for g in lengths for n in g]
     return {
-        "model": cell.model, "task": cell.task.name, "mode": cell.mode, "budget": cell.budget,
+        "model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget,
         "n": len(cell.problems), "samples": grid.samples, "k": grid.k,
         **metrics.group_metrics(correct, lengths, cell.budget, grid.k),
         "truncated_share": sum(c.truncated for g in groups for c in g) / len(flat),

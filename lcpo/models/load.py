@@ -24,7 +24,7 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 def load_pretrained(
-    path: str | Path, dtype: str = "float32", attn_implementation: str | None = "eager"
+    path: str | Path, dtype: str, attn_implementation: str | None
 ) -> tuple[PreTrainedModel, object]:
     """A causal LM and its tokenizer from a transformers-format folder (offline)."""
     path = Path(path).expanduser()

@@ -47,6 +47,7 @@ def read_meta(folder: str | Path) -> ModelMeta | None:
         data = json.loads(path.read_text())
         low, high = data["budget_range"]
         grid = data.get("grid")
-        return ModelMeta(PromptConfig(**data["prompt"]), (int(low), int(high)), None if grid is None else EvalGrid(**grid))
+        grid = None if grid is None else EvalGrid(**grid)
+        return ModelMeta(PromptConfig(**data["prompt"]), (int(low), int(high)), grid)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: not a model description ({type(err).__name__}: {err})") from None

@@ -37,9 +37,6 @@ from lcpo.algo.batching import left_pad
 from lcpo.rollout.base import Completion, SamplingConfig
 from lcpo.rollout.hf import HFEngine, generation_config
 
-DEFAULT_CUE = "\n</think>\n\nThe final answer is: \\boxed{"
-
-
 @dataclass
 class ForcedCompletion(Completion):
     """A budget-forced response: ``waits`` forced continuations; its last ``answer_tokens`` tokens are the answer."""
@@ -75,14 +72,14 @@ class BudgetForcingEngine(HFEngine):
         model: PreTrainedModel,
         tokenizer,
         *,
-        batch_size: int = 64,
-        max_waits: int = 100,
-        wait_text: str = "Wait",
-        answer_cue: str = DEFAULT_CUE,
-        answer_max_tokens: int = 20,
+        batch_size: int,
+        max_waits: int,
+        wait_text: str,
+        answer_cue: str,
+        answer_max_tokens: int,
+        end_at_line: bool,
         end_think: str = "</think>",
         add_special_tokens: bool = False,
-        end_at_line: bool = False,
     ):
         if max_waits < 0 or answer_max_tokens < 1:
             raise ValueError(f"need max_waits >= 0 and answer_max_tokens >= 1; got {max_waits}, {answer_max_tokens}")

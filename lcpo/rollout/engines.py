@@ -11,7 +11,7 @@ from lcpo.rollout.base import RolloutEngine
 
 
 def build_engine(
-    cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any, *, max_new_tokens: int | None = None, seed: int = 0
+    cfg: RolloutConfig, model: torch.nn.Module, tokenizer: Any, *, seed: int, max_new_tokens: int | None = None
 ) -> RolloutEngine:
     """``rollout=hf`` (transformers generate), ``rollout=vllm`` (GPU, extra ``vllm``) or ``budget_forcing`` (s1),
     sampling from the live ``model``.

@@ -21,7 +21,7 @@ from lcpo.models.sharding import gathered
 class HFEngine:
     """Samples in chunks of at most ``batch_size`` sequences (prompt x sample)."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int = 64, add_special_tokens: bool = False):
+    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int, add_special_tokens: bool = False):
         if batch_size < 1:
             raise ValueError(f"rollout.batch_size must be >= 1, got {batch_size}")
         self.model = model

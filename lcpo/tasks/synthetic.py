@@ -35,7 +35,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from lcpo.algo.budgets import BudgetSpec
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config.task import LABELS, SyntheticTaskConfig
 from lcpo.tasks.base import Problem
 
@@ -95,8 +95,8 @@ class SyntheticTask:
             raise ValueError(f"checks must give 0 or more check lines for each of the {len(steps)} steps, got {checks}")
         if stop_after is not None and stop_after < 1:
             raise ValueError(f"stop_after must be >= 1 line, got {stop_after}")
-        counted = self.cfg.budget_in_trace == "countdown" and budget is not None and budget.mode != "none"
-        sign = "<" if budget is not None and budget.mode == "max" else " "
+        counted = self.cfg.budget_in_trace == "countdown" and budget is not None and budget.mode is not Mode.NONE
+        sign = "<" if budget is not None and budget.mode is Mode.MAX else " "
         lines: list[tuple[str, int]] = []
         for i, (term, acc) in enumerate(steps):
             lines.append((f"+{term}={acc}", acc))

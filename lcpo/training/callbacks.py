@@ -41,8 +41,7 @@ class HFExport(L.Callback):
     (``model.export_dtype``), to ``<dir>/step_<k>`` every ``every_n_steps`` rollout steps and to ``final_dir`` at the
     end; each folder carries ``meta`` (``lcpo.json``: how evaluation meets the model as trained)."""
 
-    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int = 0, dtype: str = "float32",
-                 meta: ModelMeta | None = None):
+    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int, dtype: str, meta: ModelMeta | None):
         self.dirpath, self.final_dir, self.every_n_steps = Path(dirpath), Path(final_dir), every_n_steps
         self.dtype, self.meta = dtype, meta
 
@@ -67,7 +66,7 @@ class SampleTable(L.Callback):
     after its checkpoint, so the rows written for them before the interruption (and a line cut short by it) go.
     """
 
-    def __init__(self, path: Path, every_n_steps: int = 10):
+    def __init__(self, path: Path, every_n_steps: int):
         self.path, self.every_n_steps = Path(path), every_n_steps
 
     @rank_zero_only

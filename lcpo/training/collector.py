@@ -63,10 +63,10 @@ class RolloutCollector:
     sampling: SamplingConfig
     group_size: int
     pad_id: int
-    seed: int = 0
-    scale_std: bool = True
-    adv_eps: float = 1e-6
-    samples_per_table: int = 8
+    seed: int
+    scale_std: bool
+    adv_eps: float
+    samples_per_table: int
 
     @torch.no_grad()
     def collect(self, batch: PromptBatch, rank: int = 0) -> RolloutBatch:
@@ -84,8 +84,7 @@ class RolloutCollector:
         grades = self.grader.grade_many([c.text for *_, c in flat], [p.answer for _, p, _, _ in flat])
         inputs = RewardInputs.build(
             correct=[g.correct for g in grades],
-            modes=[s.mode for _, _, s, _ in flat],
-            budgets=[s.budget for _, _, s, _ in flat],
+            specs=[s for _, _, s, _ in flat],
             lengths=[c.length for *_, c in flat],
             max_length=self.sampling.max_new_tokens,
             groups=[g for g, *_ in flat],
@@ -100,7 +99,7 @@ class RolloutCollector:
             rollout_logp = pack_response_logprobs([(c.prompt_ids, c.logprobs) for *_, c in flat], input_ids.shape[1])
         firsts = list(zip(flat, inputs.correct.tolist(), rewards.tolist()))[:: self.group_size]
         samples = [
-            {"prompt": batch.prompts[g], "mode": s.mode, "budget": s.budget, "length": c.length,
+            {"prompt": batch.prompts[g], "mode": s.mode.value, "budget": s.budget, "length": c.length,
              "correct": bool(ok), "reward": r, "text": c.text}
             for (g, _, s, c), ok, r in firsts[: self.samples_per_table]
         ]

@@ -77,7 +77,7 @@ class PromptDataModule(L.LightningDataModule):
         sampler: BudgetSampler,
         build_prompt: PromptBuilder,
         prompts_per_step: int,
-        seed: int = 0,
+        seed: int,
         start_step: Callable[[], int] = lambda: 0,
         epochs: Optional[ShuffledEpochs] = None,
     ):

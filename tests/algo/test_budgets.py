@@ -11,6 +11,7 @@ from lcpo.algo.budgets import (
     ChoiceBudget,
     FixedBudget,
     LogUniformBudget,
+    Mode,
     UniformBudget,
 )
 
@@ -44,17 +45,18 @@ def sample_specs(sampler: BudgetSampler, n: int, seed: int) -> list[BudgetSpec]:
 
 
 def test_seeds_reproducible_and_distinct():
-    sampler = BudgetSampler(UniformBudget(), max_share=0.5)
+    sampler = BudgetSampler(UniformBudget(100, 4000), max_share=0.5, none_share=0.0)
     assert sample_specs(sampler, 50, seed=3) == sample_specs(sampler, 50, seed=3)
     assert sample_specs(sampler, 50, seed=3) != sample_specs(sampler, 50, seed=4)
 
 
 def test_mixture_shares_within_tolerance():
-    sampler = BudgetSampler(UniformBudget(), max_share=0.3, none_share=0.2)
+    sampler = BudgetSampler(UniformBudget(100, 4000), max_share=0.3, none_share=0.2)
     modes = Counter(s.mode for s in sample_specs(sampler, 20000, seed=5))
-    assert abs(modes["max"] / 20000 - 0.3) < 0.015
-    assert abs(modes["none"] / 20000 - 0.2) < 0.015
-    assert abs(modes["exact"] / 20000 - 0.5) < 0.015
+    assert set(modes) == set(Mode) and all(type(m) is Mode for m in modes)
+    assert abs(modes[Mode.MAX] / 20000 - 0.3) < 0.015
+    assert abs(modes[Mode.NONE] / 20000 - 0.2) < 0.015
+    assert abs(modes[Mode.EXACT] / 20000 - 0.5) < 0.015
 
 
 @pytest.mark.parametrize(
@@ -66,7 +68,7 @@ def test_mixture_shares_within_tolerance():
         lambda: FixedBudget(0),
         lambda: ChoiceBudget(()),
         lambda: BudgetSampler(FixedBudget(5), max_share=0.8, none_share=0.3),
-        lambda: BudgetSampler(FixedBudget(5), max_share=-0.1),
+        lambda: BudgetSampler(FixedBudget(5), max_share=-0.1, none_share=0.0),
         lambda: BudgetSpec("sometimes", 5),
         lambda: BudgetSpec("exact", None),
         lambda: BudgetSpec("none", 5),
@@ -78,9 +80,21 @@ def test_bad_parameters_rejected(make):
 
 
 def test_signed_encoding_round_trips():
-    for spec in (BudgetSpec("exact", 512), BudgetSpec("max", 300), BudgetSpec("none", None)):
+    for spec in (BudgetSpec(Mode.EXACT, 512), BudgetSpec(Mode.MAX, 300), BudgetSpec(Mode.NONE, None)):
         assert BudgetSpec.from_signed(spec.signed()) == spec
-    assert BudgetSpec("max", 300).signed() == -300 and BudgetSpec("none", None).signed() == -1
+    assert BudgetSpec(Mode.MAX, 300).signed() == -300 and BudgetSpec(Mode.NONE, None).signed() == -1
+
+
+def test_mode_is_one_type_that_reads_and_prints_as_its_value():
+    import json
+
+    spec = BudgetSpec("max", 300)  # a value read back from YAML or JSON becomes the enum
+    assert spec.mode is Mode.MAX and spec == BudgetSpec(Mode.MAX, 300)
+    assert f"{spec.mode}/accuracy" == "max/accuracy" and str(Mode.EXACT) == "exact"
+    assert json.dumps({"mode": Mode.EXACT}) == '{"mode": "exact"}'
+    assert [m.code for m in Mode] == [0, 1, 2]
+    with pytest.raises(ValueError, match="unknown budget mode 'sometimes'"):
+        BudgetSpec("sometimes", 5)
 
 
 def test_prompt_wording_matches_reference():

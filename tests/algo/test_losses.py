@@ -14,18 +14,21 @@ from lcpo.algo.losses import (
     tis_weights,
 )
 
+#: The loss shape every test below shares: PPO clip 0.2 both ways, token mean (the terms a test varies are its own).
+SHAPE = dict(clip_low=0.2, clip_high=0.2, loss_agg="token_mean", loss_constant=None)
+
 
 def test_group_advantages_hand_computed():
     r = torch.tensor([[1.0, 0.0, 0.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
-    adv = group_advantages(r, eps=0.0 + 1e-6)
+    adv = group_advantages(r, scale_std=True, eps=1e-6)
     std = torch.tensor([1.0, 0.0, 0.0, 1.0]).std(unbiased=True)  # 0.57735
     assert torch.allclose(adv[0], torch.tensor([0.5, -0.5, -0.5, 0.5]) / (std + 1e-6))
     assert torch.equal(adv[1], torch.zeros(4))  # no signal in a uniform group
-    assert torch.allclose(group_advantages(r, scale_std=False)[0], torch.tensor([0.5, -0.5, -0.5, 0.5]))
+    assert torch.allclose(group_advantages(r, scale_std=False, eps=1e-6)[0], torch.tensor([0.5, -0.5, -0.5, 0.5]))
     with pytest.raises(ValueError):
-        group_advantages(torch.ones(4))
+        group_advantages(torch.ones(4), scale_std=True, eps=1e-6)
     with pytest.raises(ValueError):
-        group_advantages(torch.ones(3, 1))
+        group_advantages(torch.ones(3, 1), scale_std=True, eps=1e-6)
 
 
 def test_clipped_surrogate_branches():
@@ -53,14 +56,14 @@ def test_kl_k3_value():
 def test_aggregations():
     v = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
     m = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    assert aggregate(v, m, "token_mean").item() == pytest.approx(10 / 4)
-    assert aggregate(v, m, "seq_mean").item() == pytest.approx((2 + 4) / 2)
-    assert aggregate(v, m, "constant", constant=5).item() == pytest.approx(10 / (2 * 5))
-    assert aggregate(v, m, "token_mean", num_tokens=8).item() == pytest.approx(10 / 8)
+    assert aggregate(v, m, "token_mean", None).item() == pytest.approx(10 / 4)
+    assert aggregate(v, m, "seq_mean", None).item() == pytest.approx((2 + 4) / 2)
+    assert aggregate(v, m, "constant", 5).item() == pytest.approx(10 / (2 * 5))
+    assert aggregate(v, m, "token_mean", None, num_tokens=8).item() == pytest.approx(10 / 8)
     with pytest.raises(ValueError):
-        aggregate(v, m, "constant")
+        aggregate(v, m, "constant", None)
     with pytest.raises(ValueError):
-        aggregate(v, m, "median")
+        aggregate(v, m, "median", None)
 
 
 def test_grpo_loss_gradient_direction():
@@ -74,7 +77,8 @@ def test_grpo_loss_gradient_direction():
     lp = logp_of(logits)
     entropy = torch.zeros(2, 3)
     mask = torch.ones(2, 3)
-    out = grpo_loss(lp, entropy, mask, lp.detach(), torch.tensor([1.0, -1.0]), kl_coef=0.0, entropy_coef=0.0)
+    out = grpo_loss(lp, entropy, mask, lp.detach(), torch.tensor([1.0, -1.0]), kl_coef=0.0, entropy_coef=0.0,
+                    **SHAPE)
     out.loss.backward()
     # at ratio 1 the loss is -mean(A): a descent step raises log-probs of the positive row, lowers the negative
     assert out.loss.item() == pytest.approx(0.0, abs=1e-6)
@@ -93,8 +97,9 @@ def test_tis_weights_are_the_capped_ratio_without_gradient():
 def test_tis_weight_scales_only_the_policy_gradient_term():
     logp, entropy = torch.log_softmax(torch.randn(1, 3, 5), -1)[..., 1], torch.zeros(1, 3)
     mask, old, adv = torch.ones(1, 3), torch.full((1, 3), -1.6), torch.tensor([1.0])
-    plain = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0)
-    doubled = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, tis_weight=torch.full((1, 3), 2.0))
+    plain = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, **SHAPE)
+    doubled = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, tis_weight=torch.full((1, 3), 2.0),
+                        **SHAPE)
     assert torch.allclose(doubled.loss, 2 * plain.loss)
 
 
@@ -122,10 +127,9 @@ def test_grpo_loss_kl_and_entropy_terms():
     ref = torch.log(torch.tensor([[0.25, 0.25]]))
     entropy = torch.tensor([[1.0, 3.0]])
     mask = torch.tensor([[1, 1]])
-    base = dict(kl_coef=0.0, entropy_coef=0.0)
-    plain = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, **base).loss
-    with_kl = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.5, entropy_coef=0.0)
-    with_ent = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.0, entropy_coef=0.1).loss
+    plain = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.0, entropy_coef=0.0, **SHAPE).loss
+    with_kl = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.5, entropy_coef=0.0, **SHAPE)
+    with_ent = grpo_loss(logp, entropy, mask, logp, torch.zeros(1), ref, kl_coef=0.0, entropy_coef=0.1, **SHAPE).loss
     k3 = (0.5 - math.log(0.5) - 1 + 0.0) / 2  # token mean of k3 over the two tokens (the second has ratio 1)
     assert with_kl.loss.item() == pytest.approx(plain.item() + 0.5 * k3)
     assert with_kl.kl.item() == pytest.approx(k3) and with_kl.entropy.item() == pytest.approx(2.0)

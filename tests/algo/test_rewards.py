@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from lcpo.algo.budgets import BudgetSpec, Mode
 from lcpo.config import RewardConfig
 from lcpo.config.reward import build_reward
 from lcpo.algo.rewards import (
@@ -29,38 +30,41 @@ MAX_EXAMPLES = [  # correct answers at alpha = 0.001, delta = 0.5
     ((1000, 500), 1.0),
     ((1000, 100), 1.0),
 ]
+#: The published coefficients of the worked examples.
+EXACT, MAX = {"alpha": 0.0003}, {"alpha": 0.001, "delta": 0.5}
+COSINE = {"correct_short": 2.0, "correct_long": 1.0, "wrong_short": -10.0, "wrong_long": 0.0, "exceed": -10.0}
 
 
 @pytest.mark.parametrize("args,expected", EXACT_EXAMPLES)
 def test_exact_worked_examples(args, expected):
     target, length, correct = args
-    assert lcpo_exact(correct, target, length) == pytest.approx(expected)
+    assert lcpo_exact(correct, target, length, **EXACT) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("args,expected", MAX_EXAMPLES)
 def test_max_worked_examples(args, expected):
-    assert lcpo_max(1, *args) == pytest.approx(expected)
-    assert lcpo_max(0, *args) == 0.0  # wrong answers get nothing
+    assert lcpo_max(1, *args, **MAX) == pytest.approx(expected)
+    assert lcpo_max(0, *args, **MAX) == 0.0  # wrong answers get nothing
 
 
 def test_batches_and_single_samples_agree():
     c = torch.tensor([1.0, 0.0, 1.0, 1.0])
     t = torch.tensor([1000.0, 1000.0, 100.0, 50.0])
     n = torch.tensor([1200.0, 1200.0, 4000.0, 0.0])
-    for fn in (lcpo_exact, lcpo_max):
-        batch = fn(c, t, n)
+    for fn, coefficients in ((lcpo_exact, EXACT), (lcpo_max, MAX)):
+        batch = fn(c, t, n, **coefficients)
         assert batch.dtype == torch.float32 and batch.shape == (4,)
-        singles = [float(fn(float(a), float(b), float(d))) for a, b, d in zip(c, t, n)]
+        singles = [float(fn(float(a), float(b), float(d), **coefficients)) for a, b, d in zip(c, t, n)]
         assert torch.allclose(batch, torch.tensor(singles), atol=1e-6)
 
 
 def test_edge_cases():
-    assert lcpo_exact(1, 100, 0) == pytest.approx(1 - 0.03)  # empty response
-    assert lcpo_exact(1, 777, 777) == 1.0  # on target
-    assert lcpo_max(1, 100, 0) == pytest.approx(0.6)  # at most 100 under: 0.001 * 100 + 0.5
+    assert lcpo_exact(1, 100, 0, **EXACT) == pytest.approx(1 - 0.03)  # empty response
+    assert lcpo_exact(1, 777, 777, **EXACT) == 1.0  # on target
+    assert lcpo_max(1, 100, 0, **MAX) == pytest.approx(0.6)  # at most 100 under: 0.001 * 100 + 0.5
     # a truncated response counts its full length and is wrong: only the length term remains
-    assert lcpo_exact(0, 1000, 4096) == pytest.approx(-0.0003 * 3096)
-    assert lcpo_max(0, 1000, 4096) == 0.0
+    assert lcpo_exact(0, 1000, 4096, **EXACT) == pytest.approx(-0.0003 * 3096)
+    assert lcpo_max(0, 1000, 4096, **MAX) == 0.0
 
 
 def test_baselines():
@@ -69,10 +73,10 @@ def test_baselines():
     assert dapo_overlong(1, 900, 1000, 200) == pytest.approx(0.5)
     assert dapo_overlong(0, 1001, 1000, 200) == -1.0
     # cosine: short correct 2, long correct 1, short wrong -10, long wrong 0, exceeding -10
-    assert cosine(1, 0, 100) == pytest.approx(2.0)
-    assert cosine(1, 50, 100) == pytest.approx(1.5)
-    assert cosine(0, 50, 100) == pytest.approx(-5.0)
-    assert cosine(1, 100, 100) == -10.0
+    assert cosine(1, 0, 100, **COSINE) == pytest.approx(2.0)
+    assert cosine(1, 50, 100, **COSINE) == pytest.approx(1.5)
+    assert cosine(0, 50, 100, **COSINE) == pytest.approx(-5.0)
+    assert cosine(1, 100, 100, **COSINE) == -10.0
     # Kimi: lambda = 0.5 - (len - min) / (max - min) inside each group
     lam = kimi_length(torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0]), torch.tensor([10.0, 30.0, 10.0, 30.0, 5.0]),
                       torch.tensor([0, 0, 0, 0, 1]))
@@ -82,8 +86,8 @@ def test_baselines():
 def _inputs():
     return RewardInputs.build(
         correct=[True, True, False, True],
-        modes=["exact", "max", "max", "none"],
-        budgets=[1000, 1000, 1000, None],
+        specs=[BudgetSpec(Mode.EXACT, 1000), BudgetSpec(Mode.MAX, 1000), BudgetSpec(Mode.MAX, 1000),
+               BudgetSpec(Mode.NONE, None)],
         lengths=[1200, 1200, 800, 5000],
         max_length=4096,
         groups=[0, 0, 1, 1],
@@ -125,13 +129,26 @@ def test_config_rejects_bad_values(kwargs, key):
 )
 def test_dapo_buffer_is_a_share_of_the_cap(cap, length, penalty):
     reward = build_reward(RewardConfig(name="dapo"))
-    x = RewardInputs.build([True], ["none"], [None], [length], cap, [0])
+    x = RewardInputs.build([True], [BudgetSpec(Mode.NONE, None)], [length], cap, [0])
     assert reward(x).item() == pytest.approx(1.0 + penalty, abs=1e-6)
     half = build_reward(RewardConfig(name="dapo", overlong_ratio=0.5))
-    assert half(RewardInputs.build([False], ["none"], [None], [3072], 4096, [0])).item() == pytest.approx(-0.5)
+    assert half(RewardInputs.build([False], [BudgetSpec(Mode.NONE, None)], [3072], 4096, [0])).item() == pytest.approx(-0.5)
 
 
 def test_overlong_ratio_is_validated():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="reward.overlong_ratio"):
             RewardConfig(name="dapo", overlong_ratio=bad)
+
+
+def test_schema_defaults_are_the_published_coefficients():
+    """The worked examples above use the published values; the schema must hold the same ones."""
+    cfg = RewardConfig()
+    assert {"alpha": cfg.alpha} == EXACT and {"alpha": cfg.max_alpha, "delta": cfg.delta} == MAX
+    assert {k: getattr(cfg, f"cosine_{k}") for k in COSINE} == COSINE
+
+
+def test_mode_codes_in_reward_inputs_follow_the_enum():
+    x = _inputs()
+    assert x.mode.tolist() == [Mode.EXACT.code, Mode.MAX.code, Mode.MAX.code, Mode.NONE.code]
+    assert sorted(m.code for m in Mode) == [0, 1, 2]

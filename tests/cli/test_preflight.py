@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "name, args, message",
     [
-        ("train", ["model=tiny", "trainer.max_step=10"], "unknown config key trainer.max_step (did you mean trainer.max_steps?)"),
+        ("train", ["model=tiny", "trainer.max_step=10"],
+         "unknown config key trainer.max_step (did you mean trainer.max_steps?)"),
         ("train", ["model=tiny", "rewad=max"], "unknown config key or group rewad (did you mean reward?)"),
         ("train", ["model=tiny", "reward=maxx"], "reward=maxx: no such choice (did you mean max?)"),
         ("train", ["model=tiny", "-m", "reward=exact,maxx"], "reward=maxx: no such choice"),

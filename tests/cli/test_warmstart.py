@@ -22,7 +22,7 @@ def build_prompt(problem, spec) -> str:
 
 def stream(tokenizer, batch_size: int = 8) -> TraceStream:
     task = SyntheticTask(SyntheticTaskConfig(min_terms=2, max_terms=3))
-    return TraceStream(task, build_prompt, BudgetSampler(UniformBudget(20, 60)), tokenizer, batch_size, (0, 2))
+    return TraceStream(task, build_prompt, BudgetSampler(UniformBudget(20, 60), 0.0, 0.0), tokenizer, batch_size, (0, 2))
 
 
 def test_loss_covers_the_response_and_eos_only():
@@ -49,7 +49,7 @@ def test_a_few_steps_lower_the_loss_and_the_export_reloads(tmp_path):
         before = model(**probe).loss.item()
     cfg = WarmstartConfig(steps=30, batch_size=16, lr=3e-3, warmup_steps=5, max_verbosity=2, progress_bar=False)
     task = SyntheticTask(SyntheticTaskConfig(min_terms=2, max_terms=3))
-    out = run_warmstart(cfg, model, tok, task, build_prompt, BudgetSampler(UniformBudget(20, 60)), tmp_path / "ws")
+    out = run_warmstart(cfg, model, tok, task, build_prompt, BudgetSampler(UniformBudget(20, 60), 0.0, 0.0), tmp_path / "ws")
     with torch.no_grad():
         after = model(**probe).loss.item()
     assert after < before - 1.0
@@ -91,7 +91,7 @@ def test_warmstart_trace_length_ignores_the_prompt_budget():
     build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
     stream = TraceStream(
         SyntheticTask(), build,
-        BudgetSampler(UniformBudget(30, 99)), tok, batch_size=1, verbosity=(0, 6), stop_share=0.1,
+        BudgetSampler(UniformBudget(30, 99), 0.0, 0.0), tok, batch_size=1, verbosity=(0, 6), stop_share=0.1,
     )
     rng = random.Random(0)
     budgets, lengths, early = [], [], 0

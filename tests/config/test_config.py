@@ -123,10 +123,10 @@ def test_precision_follows_the_compute_dtype(compose_train, tmp_path):
     exact = compose_train("experiment=l1_exact", f"model.path={tmp_path}", f"task.path={data}", output_dir=tmp_path,
                           fast=False)
     # the paper recipe: fp32 master weights (always), bf16 autocast, bf16 exports and vLLM copy
-    assert (exact.model.dtype, exact.trainer.precision, exact.model.export_dtype) == ("bfloat16", "bf16-mixed",
+    assert (exact.model.dtype, exact.trainer.precision, exact.model.exports_in) == ("bfloat16", "bf16-mixed",
                                                                                       "bfloat16")
     assert exact.rollout.dtype == "bfloat16"
-    assert compose_train("model.export_dtype=float32", output_dir=tmp_path).model.export_dtype == "float32"
+    assert compose_train("model.export_dtype=float32", output_dir=tmp_path).model.exports_in == "float32"
     with pytest.raises(ValueError, match=r"trainer\.precision=bf16-mixed disagrees with model\.dtype=float32"):
         compose_train("trainer.precision=bf16-mixed", output_dir=tmp_path)
     with pytest.raises(ValueError, match=r"model\.dtype=float16"):

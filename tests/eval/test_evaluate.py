@@ -78,7 +78,7 @@ def test_grading_and_metrics_are_wired_per_problem_kind(tmp_path, monkeypatch):
     lines = [{"problem": "1+1?", "answer": "2"}, {"question": "Prime?", "choices": ["4", "5"], "answer": "B"}]
     (tmp_path / "mix.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     task = load_file_task(tmp_path / "mix.jsonl")
-    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok: ScriptedEngine(task.problems, right=1))
+    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok, seed: ScriptedEngine(task.problems, right=1))
     model = build_tiny(SMALL)
     (row,) = evaluate_models({"m": model}, [task], EvalGrid(budgets=[20], modes=["max"], samples=4, pass_k=2),
                              progress=False)
@@ -101,7 +101,7 @@ def test_s1_prompts_carry_the_budget_sentence_the_grid_asks_for(monkeypatch, for
         def close(self):
             pass
 
-    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok: Recorder())
+    monkeypatch.setattr(evaluation, "build_engine", lambda rollout, model, tok, seed: Recorder())
     grid = EvalGrid(budgets=[40], samples=1, problems=2, forced_prompt=forced_prompt)
     evaluate_models({"m": build_tiny(SMALL)}, [SyntheticTask()], grid, rollout=RolloutConfig(name="budget_forcing"),
                     progress=False)
@@ -155,7 +155,8 @@ def test_a_trained_model_folder_is_evaluated_as_trained(tiny_dir, tmp_path, hydr
     folder = tmp_path / "trained"
     shutil.copytree(tiny_dir, folder)
     prompt = PromptConfig(instruction="", use_chat_template=False, response_prefix="\n")
-    ModelMeta(prompt, (6, 12), EvalGrid(budgets=[9], modes=["max"], samples=1, max_mode_cap=12, problems=2)).write(folder)
+    grid = EvalGrid(budgets=[9], modes=["max"], samples=1, max_mode_cap=12, problems=2)
+    ModelMeta(prompt, (6, 12), grid).write(folder)
     out = tmp_path / "eval"
     code, err = hydra_main(evaluate.main, f"models=[{folder}]", f"output_dir={out}", f"hydra.run.dir={out}",
                            "progress_bar=false", "plots=false", "grid.samples=2")

@@ -74,7 +74,7 @@ def test_one_step_at_paper_lr_moves_fp32_masters_under_bf16(compose_train, bf16_
         "algo.lr=1e-6", "algo.mini_batch_prompts=4", "algo.kl_coef=0.001", "trainer.max_steps=1",
         output_dir=tmp_path / "run",
     )
-    assert cfg.trainer.precision == "bf16-mixed" and cfg.model.export_dtype == "bfloat16"
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.model.exports_in == "bfloat16"
     run(cfg)
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     start, _ = load_policy(ModelConfig(name="hf", path=str(bf16_folder)))

@@ -11,12 +11,22 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from dataclasses import replace
+
 from lcpo.rollout.base import SamplingConfig
 from lcpo.rollout.budget_forcing import BudgetForcingEngine
-from lcpo.config import TinyModelConfig
+from lcpo.rollout.engines import build_engine
+from lcpo.config import RolloutConfig, TinyModelConfig
 from lcpo.models.tiny import build_tiny, build_tokenizer
 
 SAMPLING = SamplingConfig(temperature=0.6, top_p=0.95, max_new_tokens=64)
+
+
+def forcing(model, tokenizer, **knobs) -> BudgetForcingEngine:
+    """The engine ``rollout=budget_forcing`` builds, with the schema's knobs except ``knobs``."""
+    engine = build_engine(replace(RolloutConfig(name="budget_forcing"), **knobs), model, tokenizer, seed=0)
+    assert isinstance(engine, BudgetForcingEngine)
+    return engine
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,7 @@ def scripted_model(tokenizer, table: dict[str, str], default: str) -> LlamaForCa
 
 
 def test_early_eos_is_replaced_by_wait_until_the_budget(tokenizer):
-    engine = BudgetForcingEngine(scripted_model(tokenizer, {}, tokenizer.eos_token), tokenizer)
+    engine = forcing(scripted_model(tokenizer, {}, tokenizer.eos_token), tokenizer)
     cue = len(engine.cue_ids)
     budgets = [cue + 30, cue + 9]
     groups = engine.generate(["1+1=?", "2+2=?"], n=2, sampling=SAMPLING, budgets=budgets)
@@ -68,7 +78,7 @@ def test_early_eos_is_replaced_by_wait_until_the_budget(tokenizer):
 def test_multi_token_end_marker_is_detected_and_removed(tokenizer):
     # Spells "</think>" one character at a time (8 tokens), then starts again.
     spell = dict(zip("</thin", "/think")) | {"k": ">", ">": "<"}
-    engine = BudgetForcingEngine(scripted_model(tokenizer, spell, "<"), tokenizer, max_waits=3)
+    engine = forcing(scripted_model(tokenizer, spell, "<"), tokenizer, max_waits=3)
     cue = len(engine.cue_ids)
     (c,), = engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[cue + 200])
     thinking = c.text[: c.text.index("\nThe final")].rsplit("\n</think>", 1)[0]
@@ -79,7 +89,7 @@ def test_multi_token_end_marker_is_detected_and_removed(tokenizer):
 
 
 def test_model_that_never_stops_is_cut_at_the_budget(tokenizer):
-    engine = BudgetForcingEngine(scripted_model(tokenizer, {}, "a"), tokenizer, answer_max_tokens=5)
+    engine = forcing(scripted_model(tokenizer, {}, "a"), tokenizer, answer_max_tokens=5)
     cue = len(engine.cue_ids)
     (c,), = engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[cue + 17])
     assert c.waits == 0 and c.answer_tokens == 5 and c.finish_reason == "length"
@@ -91,7 +101,7 @@ def test_model_that_never_stops_is_cut_at_the_budget(tokenizer):
 def test_the_forced_end_can_wait_for_the_end_of_a_line(tokenizer, end_at_line, thinking):
     """With ``end_at_line`` the cue follows the last complete line, as the model's own ends of thinking do."""
     lines = scripted_model(tokenizer, {"a": "b", "b": "c", "c": "\n", "\n": "a"}, "a")
-    engine = BudgetForcingEngine(lines, tokenizer, answer_cue="</think>{", answer_max_tokens=2, end_at_line=end_at_line)
+    engine = forcing(lines, tokenizer, answer_cue="</think>{", answer_max_tokens=2, end_at_line=end_at_line)
     cue = len(engine.cue_ids)
     (c,), = engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[cue + 10])
     assert c.text == thinking + "</think>{" + "ab"
@@ -99,14 +109,14 @@ def test_the_forced_end_can_wait_for_the_end_of_a_line(tokenizer, end_at_line, t
 
 
 def test_no_waits_closes_at_the_first_stop(tokenizer):
-    engine = BudgetForcingEngine(scripted_model(tokenizer, {}, tokenizer.eos_token), tokenizer, max_waits=0)
+    engine = forcing(scripted_model(tokenizer, {}, tokenizer.eos_token), tokenizer, max_waits=0)
     (c,), = engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[100])
     assert c.waits == 0 and c.length == len(engine.cue_ids) + 1
 
 
 def test_random_tiny_model_stays_within_budget_plus_answer():
     model, tok = build_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
-    engine = BudgetForcingEngine(model, tok, answer_max_tokens=4)
+    engine = forcing(model, tok, answer_max_tokens=4)
     torch.manual_seed(0)
     groups = engine.generate(["What is 2+3?"] * 3, n=2, sampling=SAMPLING, budgets=[40, 60, 80])
     for group, budget in zip(groups, [40, 60, 80]):
@@ -115,6 +125,6 @@ def test_random_tiny_model_stays_within_budget_plus_answer():
 
 
 def test_budget_must_leave_room_for_the_cue(tokenizer):
-    engine = BudgetForcingEngine(scripted_model(tokenizer, {}, "a"), tokenizer)
+    engine = forcing(scripted_model(tokenizer, {}, "a"), tokenizer)
     with pytest.raises(ValueError, match="answer cue"):
         engine.generate(["Q"], n=1, sampling=SAMPLING, budgets=[len(engine.cue_ids)])

@@ -40,7 +40,7 @@ def _events(vllm, engine: int = 0) -> list[str]:
 def test_vllm_prompts_are_the_hf_engines_token_ids_with_one_bos(fake_vllm):
     model, tokenizer = build_tiny(SMALL)
     prompts = [f"{BOS}1+2 = ?", "a longer prompt without bos"]  # a chat template's output starts with BOS
-    hf = HFEngine(model, tokenizer).generate(prompts, 2, SAMPLING)
+    hf = HFEngine(model, tokenizer, batch_size=64).generate(prompts, 2, SAMPLING)
     groups = _started(model, tokenizer).generate(prompts, 2, SAMPLING, seed=5)
     (request,) = [details for _, event, details in fake_vllm.CALLS if event == "generate"]
     assert request["prompts"] == [g[0].prompt_ids for g in hf for _ in range(2)]

@@ -29,7 +29,7 @@ def test_each_epoch_visits_every_problem_once_in_a_seeded_order():
 def _stream(rank: int, world: int, per_rank: int, start: int = 0) -> PromptStream:
     build_prompt = PromptBuilder(PromptConfig(instruction="", use_chat_template=False), build_tokenizer())
     task = ShuffledEpochs(PROBLEMS, seed=0)
-    return PromptStream(None, BudgetSampler(UniformBudget(10, 40)), build_prompt, per_rank, seed=0, rank=rank,
+    return PromptStream(None, BudgetSampler(UniformBudget(10, 40), 0.0, 0.0), build_prompt, per_rank, seed=0, rank=rank,
                         start_step=lambda: start, epochs=task, world_size=world)
 
 

@@ -12,8 +12,9 @@ from lcpo.models.tiny import build_tiny
 def _collector(workers: int = 0) -> RolloutCollector:
     model, tokenizer = build_tiny(TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
     return RolloutCollector(
-        HFEngine(model, tokenizer), Grader(workers=workers), build_reward(RewardConfig(name="mixed")),
+        HFEngine(model, tokenizer, batch_size=64), Grader(workers=workers), build_reward(RewardConfig(name="mixed")),
         SamplingConfig(temperature=1.0, max_new_tokens=12), group_size=4, pad_id=tokenizer.pad_token_id, seed=0,
+        scale_std=True, adv_eps=1e-6, samples_per_table=8,
     )
 
 

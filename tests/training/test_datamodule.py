@@ -14,7 +14,8 @@ def test_prompt_stream_depends_only_on_seed_step_and_rank(prompt_stream):
 
 def test_datamodule_yields_prompt_batches_only(prompt_stream):
     stream = prompt_stream()
-    dm = PromptDataModule(stream.task, stream.sampler, stream.build_prompt, prompts_per_step=3, start_step=lambda: 2)
+    dm = PromptDataModule(stream.task, stream.sampler, stream.build_prompt, prompts_per_step=3, seed=0,
+                          start_step=lambda: 2)
     batch = next(iter(dm.train_dataloader()))
     assert isinstance(batch, PromptBatch) and batch.step == 2 and len(batch.prompts) == 3
     assert batch.prompts == stream.batch(2).prompts
