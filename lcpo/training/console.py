@@ -10,7 +10,7 @@ import warnings
 
 #: The start of each library message a default console leaves out.
 NOISE = ("GPU available", "TPU available", "HPU available", "💡 Tip", "`Trainer.fit` stopped", "Seed set to",
-         "LOCAL_RANK", "You are using a CUDA device")
+         "LOCAL_RANK", "You are using a CUDA device", "Restoring states from", "Restored all states")
 #: The loggers those messages come from.
 NOISY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "lightning.fabric.utilities.seed", "lightning.pytorch.accelerators.cuda")
@@ -33,6 +33,7 @@ def quiet_console(verbose: bool, wandb_online: bool) -> None:
     for name in NOISY_LOGGERS:
         logging.getLogger(name).addFilter(_FILTER)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")  # resumed in place
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Writing model shards" on every export
