@@ -28,6 +28,7 @@ from lcpo.config import CONF_DIR, TrainConfig, validate
 from lcpo.config.diff import differences
 from lcpo.errors import hydra_boundary
 from lcpo.training.build import FINISHED, run
+from lcpo.training.console import quiet_console
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final mean reward (the value a sweeper would optimise)."""
     train_cfg = validate(cfg)
     train_cfg.logger.name = train_cfg.logger.name or sweep_job_name()
+    quiet_console(train_cfg.trainer.verbose, train_cfg.logger.wandb and train_cfg.logger.wandb_mode == "online")
     metrics = sweep_job(train_cfg) if in_multirun() else run(train_cfg)
+    log.info("outputs: %s", Path(train_cfg.output_dir).resolve())
     return metrics.get("reward/mean", float("nan"))
 
 

@@ -71,7 +71,8 @@ def score(cell: Cell, groups: list[list[Completion]], grid: EvalGrid) -> CellRes
     lengths = [[c.length for c in g] for g in groups]
     samples = [
         {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget, "problem": problem.id,
-         "answer": problem.answer, "length": c.length, "correct": ok, "finish_reason": c.finish_reason, "text": c.text}
+         "question": problem.question, "answer": problem.answer, "length": c.length, "correct": ok,
+         "finish_reason": c.finish_reason, "text": c.text}
         for problem, group, marks in zip(cell.problems, groups, correct)
         for c, ok in zip(group, marks)
     ]
