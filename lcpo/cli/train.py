@@ -32,8 +32,9 @@ from lcpo.training.console import quiet_console
 
 log = logging.getLogger(__name__)
 
-#: Keys that may differ between a finished sweep job and its rerun: how to resume, not what is run.
-RESUME_KEYS = ("ckpt_path",)
+#: Keys that may differ between a finished sweep job and its rerun: how to resume or what the console shows, not
+#: what is run.
+RESUME_KEYS = ("ckpt_path", "trainer.verbose")
 #: A finished sweep job's copy of its Hydra record (``.hydra/``), as it was when the run was made.
 HYDRA_RECORD = ".hydra.finished"
 
@@ -90,8 +91,11 @@ def finished_metrics(cfg: TrainConfig) -> dict[str, float] | None:
     there = OmegaConf.to_container(OmegaConf.load(out / "config.yaml"))
     here = OmegaConf.to_container(OmegaConf.structured(cfg))
     for key in RESUME_KEYS:
-        there.pop(key, None)
-        here.pop(key, None)
+        *parents, name = key.split(".")
+        for tree in (there, here):
+            for parent in parents:
+                tree = tree.get(parent) or {}
+            tree.pop(name, None)
     detail = differences(there, here)
     if detail:
         raise ValueError(f"{out}: holds a finished run of another config ({detail}); sweep into another folder")
