@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 from hydra.errors import CompactHydraException
@@ -64,11 +66,25 @@ def hydra_boundary(prog: str) -> Callable[[F], F]:
                     raise
                 if _in_multirun():
                     raise InputError(f"{prog}: error: {describe(err)}") from None
+                remove_unused_run_folder()
                 exit_with(prog, err)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def remove_unused_run_folder() -> None:
+    """Removes the folder Hydra made for a run that was refused before it wrote anything: one holding only Hydra's
+    ``.hydra/`` and the job's log. A folder with anything else (a run resumed in place) is kept."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir)
+    if folder.is_dir() and {p.name for p in folder.iterdir()} <= {".hydra", f"{hydra_cfg.job.name}.log"}:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def cli_boundary(prog: str) -> Callable[[F], F]:

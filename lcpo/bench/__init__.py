@@ -22,6 +22,9 @@ from lcpo.errors import cli_boundary
 @cli_boundary("lcpo-bench")
 def main(argv: Sequence[str] | None = None) -> Any:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"]):
+        print("usage: python -m lcpo.bench [memory|race|optimum|stops] [options]  (each takes --help)\n\n" + __doc__)
+        return None
     if args and args[0] == "memory":
         from lcpo.bench.memory import main as memory
 

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from lcpo.config import CONF_DIR, EvaluateConfig, LoggerConfig, TaskConfig, to_schema
 from lcpo.config.evaluate import model_names
 from lcpo.errors import hydra_boundary
+from lcpo.eval.as_trained import as_trained, given_keys
 from lcpo.eval.plan import EvalTask
 from lcpo.eval.report import write_report
 from lcpo.eval.rows import EvalRow, table
@@ -98,7 +99,10 @@ def log_to_wandb(rows: Sequence[EvalRow], paths: Mapping[str, Path], logger: Log
 @hydra_boundary("lcpo-evaluate")
 def main(cfg: DictConfig) -> None:
     """``python -m lcpo.evaluate`` / ``lcpo-evaluate``: see the module docstring."""
-    run(to_schema(cfg, EvaluateConfig))
+    from hydra.core.hydra_config import HydraConfig
+
+    given = given_keys(HydraConfig.get().overrides.task) if HydraConfig.initialized() else set()
+    run(as_trained(to_schema(cfg, EvaluateConfig), given))
 
 
 if __name__ == "__main__":

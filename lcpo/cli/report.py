@@ -9,6 +9,9 @@ smaller grid), and writes, next to the jobs unless ``--out`` says otherwise:
   overrides as columns (``reward.alpha``, ``reward``, ``+sweep``, ...), so a sweep reads as a table;
 - ``pareto.png``: accuracy against mean tokens for every row, coloured by the swept value, with the frontier of
   rows no other row beats on both.
+
+Jobs that learned nothing (every group had equal rewards at every logged step, so every advantage was zero) are
+named at the top of ``summary.md`` and in the printed line: their rows measure the starting model, not the sweep.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from lcpo.config.eval import VALIDATION_DIR
 from lcpo.errors import cli_boundary
 
 REPORT_NAME = "report.json"
+#: The training metric that says which share of groups carried no learning signal (``lcpo.algo.metrics``).
+ZERO_SIGNAL = "rollout/zero_signal_share"
 
 
 def parse_overrides(path: Path) -> dict[str, str]:
@@ -98,8 +103,11 @@ def sweep_label(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str
     return [", ".join(f"{k}={r.get(k, '')}" for k in varying) for r in rows]
 
 
-def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path) -> dict[str, Path]:
-    """Writes ``summary.csv`` (every override), ``summary.md`` (the varying ones) and ``pareto.png``."""
+def write_summary(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: Path, note: str = ""
+) -> dict[str, Path]:
+    """Writes ``summary.csv`` (every override), ``summary.md`` (the varying ones, after ``note`` if any) and
+    ``pareto.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["job", *keys, *[c for c in plots.REPORT_COLUMNS if c not in keys]]
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
@@ -109,10 +117,40 @@ def write_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str], out_dir: 
         writer.writeheader()
         writer.writerows(rows)
     shown = ["job", *varying_keys(rows, keys), *columns[1 + len(keys) :]]
-    paths["summary.md"].write_text(f"# Sweep summary: {len(rows)} rows\n\n" + plots.markdown_table(rows, shown))
+    paths["summary.md"].write_text(
+        f"# Sweep summary: {len(rows)} rows\n\n" + (f"**{note}**\n\n" if note else "")
+        + plots.markdown_table(rows, shown)
+    )
     points = [EvalRow.from_dict(r) for r in rows]
     paths["pareto.png"] = plots.plot_pareto(points, sweep_label(rows, keys), out_dir / "pareto.png", title="sweep")
     return paths
+
+
+def zero_signal_jobs(root: Path, jobs: Sequence[str]) -> list[str]:
+    """The jobs whose training logged ``rollout/zero_signal_share`` 1.0 at every step: no group ever had two
+    different rewards, so no update moved the policy (e.g. a model that never answers correctly under a reward whose
+    length term group normalisation cancels)."""
+    dead = []
+    for job in jobs:
+        shares = [
+            float(row[ZERO_SIGNAL])
+            for metrics in sorted((root / job).glob("csv/version_*/metrics.csv"))
+            for row in csv.DictReader(metrics.open(newline=""))
+            if row.get(ZERO_SIGNAL) not in (None, "")
+        ]
+        if shares and min(shares) >= 1.0:
+            dead.append(job)
+    return dead
+
+
+def zero_signal_note(jobs: Sequence[str]) -> str:
+    """One sentence naming the jobs that learned nothing; empty when there are none."""
+    if not jobs:
+        return ""
+    return (
+        f"{len(jobs)} job(s) learned nothing: zero signal at every step (every group's rewards were equal), so their "
+        f"rows show the starting model: {', '.join(jobs)}"
+    )
 
 
 @cli_boundary("lcpo-report")
@@ -123,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where to write the summary (default: multirun_dir)")
     args = parser.parse_args(argv)
     rows, keys = collect(args.multirun_dir)
-    paths = write_summary(rows, keys, args.out or args.multirun_dir)
+    note = zero_signal_note(zero_signal_jobs(args.multirun_dir, sorted({r["job"] for r in rows})))
+    paths = write_summary(rows, keys, args.out or args.multirun_dir, note)
+    if note:
+        print(f"warning: {note}")
     print(f"{len(rows)} rows from {len({r['job'] for r in rows})} jobs -> " + ", ".join(str(p) for p in paths.values()))
 
 

@@ -28,11 +28,13 @@ from lcpo.config import CONF_DIR, TrainConfig, validate
 from lcpo.config.diff import differences
 from lcpo.errors import hydra_boundary
 from lcpo.training.build import FINISHED, run
+from lcpo.training.console import quiet_console
 
 log = logging.getLogger(__name__)
 
-#: Keys that may differ between a finished sweep job and its rerun: how to resume, not what is run.
-RESUME_KEYS = ("ckpt_path",)
+#: Keys that may differ between a finished sweep job and its rerun: how to resume or what the console shows, not
+#: what is run.
+RESUME_KEYS = ("ckpt_path", "trainer.verbose")
 #: A finished sweep job's copy of its Hydra record (``.hydra/``), as it was when the run was made.
 HYDRA_RECORD = ".hydra.finished"
 
@@ -89,8 +91,11 @@ def finished_metrics(cfg: TrainConfig) -> dict[str, float] | None:
     there = OmegaConf.to_container(OmegaConf.load(out / "config.yaml"))
     here = OmegaConf.to_container(OmegaConf.structured(cfg))
     for key in RESUME_KEYS:
-        there.pop(key, None)
-        here.pop(key, None)
+        *parents, name = key.split(".")
+        for tree in (there, here):
+            for parent in parents:
+                tree = tree.get(parent) or {}
+            tree.pop(name, None)
     detail = differences(there, here)
     if detail:
         raise ValueError(f"{out}: holds a finished run of another config ({detail}); sweep into another folder")
@@ -103,7 +108,9 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final mean reward (the value a sweeper would optimise)."""
     train_cfg = validate(cfg)
     train_cfg.logger.name = train_cfg.logger.name or sweep_job_name()
+    quiet_console(train_cfg.trainer.verbose, train_cfg.logger.wandb and train_cfg.logger.wandb_mode == "online")
     metrics = sweep_job(train_cfg) if in_multirun() else run(train_cfg)
+    log.info("outputs: %s", Path(train_cfg.output_dir).resolve())
     return metrics.get("reward/mean", float("nan"))
 
 

@@ -33,6 +33,7 @@ from lcpo.algo.budgets import BudgetSampler, BudgetSpec
 from lcpo.config import CONF_DIR, WarmstartConfig, WarmstartRunConfig, to_schema
 from lcpo.errors import hydra_boundary
 from lcpo.models.load import load_policy
+from lcpo.models.meta import ModelMeta
 from lcpo.tasks.prompts import PromptBuilder
 from lcpo.tasks import build_task
 from lcpo.tasks.base import Problem
@@ -192,9 +193,11 @@ def warmstart_from_config(cfg: WarmstartRunConfig) -> Path:
         raise ValueError(f"task={cfg.task.name} cannot write traces; warm-start needs task=synthetic")
     model, tokenizer = load_policy(cfg.model)
     build_prompt = PromptBuilder(cfg.prompt, tokenizer)
-    return run_warmstart(
-        cfg.warmstart, model, tokenizer, task, build_prompt, cfg.budget.sampler(), Path(cfg.output_dir) / "model"
-    )
+    sampler = cfg.budget.sampler()
+    out = run_warmstart(cfg.warmstart, model, tokenizer, task, build_prompt, sampler, Path(cfg.output_dir) / "model")
+    budgets = cfg.budget.distribution()
+    ModelMeta(cfg.prompt, (budgets.smallest, budgets.largest)).write(out)
+    return out
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="warmstart", version_base="1.3")

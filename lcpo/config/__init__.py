@@ -47,10 +47,11 @@ def register() -> None:
         ConfigStore.instance().store(name=name, node=node)
 
 
-def compose_config(name: str, overrides: Sequence[str] = ()) -> DictConfig:
-    """Composes ``conf/<name>.yaml`` with overrides, as its command line would (for code and tests)."""
+def compose_config(name: str, overrides: Sequence[str] = (), return_hydra: bool = False) -> DictConfig:
+    """Composes ``conf/<name>.yaml`` with overrides, as its command line would (for code and tests); with
+    ``return_hydra`` the result keeps Hydra's own node (``hydra.runtime.choices``: the option of each group)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(name, overrides=list(overrides))
+        return compose(name, overrides=list(overrides), return_hydra_config=return_hydra)
 
 
 def validate(cfg: DictConfig) -> TrainConfig:

@@ -6,11 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import logging
-
 from lcpo.config.checks import one_of, positive
-
-log = logging.getLogger(__name__)
 
 #: Dtypes by name; ``lcpo.models.load`` turns a name into ``getattr(torch, name)``.
 DTYPES = ("float32", "bfloat16", "float16")
@@ -48,8 +44,9 @@ class TinyModelConfig:
 @dataclass
 class ModelConfig:
     """The policy: ``tiny`` is built locally from ``tiny``; ``hf`` loads a transformers folder at ``path``;
-    ``auto`` is ``hf`` when ``path`` holds a model and ``tiny`` otherwise (the laptop default: the demo's
-    warm-started model when it exists), resolved when the config is validated.
+    ``auto`` is ``hf`` when ``path`` holds a model and refused otherwise (the laptop default: the demo's
+    warm-started model; a run never falls back to random weights unasked), resolved when the config is validated.
+    A ``path`` that is not a folder is an error whatever the choice.
 
     ``attn_implementation`` applies to ``hf``; the tiny model takes its own from ``tiny.attn_implementation``.
 
@@ -73,23 +70,32 @@ class ModelConfig:
         if self.export_dtype is not None:
             one_of("model.export_dtype", self.export_dtype, DTYPES)
         if self.name == "auto":
-            self.name = "hf" if self.path and (Path(self.path).expanduser() / "config.json").is_file() else "tiny"
-            if self.name == "tiny":
-                log.warning(
-                    "model=auto: no warm-started model at %s, so this run trains the randomly initialised tiny "
-                    "model, which never answers correctly: only the length term of the reward carries signal. "
-                    "`make demo` writes one there; `python -m lcpo.warmstart output_dir=DIR` writes one to DIR/model "
-                    "(then pass model.path=DIR/model).",
-                    self.path,
+            if not self.path or not (Path(self.path).expanduser() / "config.json").is_file():
+                raise ValueError(
+                    f"model=auto: no warm-started model at {self.path} ({missing(self.path)}); run `make demo` first "
+                    "(or python -m lcpo.warmstart and pass model.path=<its model folder>), or choose model=tiny to "
+                    "train from random weights on purpose"
                 )
-        if self.name == "hf":
-            if not self.path:
-                raise ValueError("model.path is required for model=hf (a local transformers model folder)")
-            if not Path(self.path).expanduser().is_dir():
-                raise ValueError(f"model.path does not exist or is not a folder: {self.path}")
+            self.name = "hf"
+        if self.path is not None and not Path(self.path).expanduser().is_dir():
+            raise ValueError(f"model.path={self.path}: no such folder (model={self.name})")
+        if self.name == "tiny" and self.path is not None:
+            raise ValueError(
+                f"model.path={self.path} with model=tiny, which builds random weights and reads no folder; "
+                "use model=hf to train that folder"
+            )
+        if self.name == "hf" and not self.path:
+            raise ValueError("model.path is required for model=hf (a local transformers model folder)")
 
     @property
     def exports_in(self) -> str:
         """The dtype of exported folders: ``export_dtype``, or the compute dtype when that is null (left null in
         the schema rather than filled in, so that a composed config keeps following ``dtype``)."""
         return self.export_dtype or self.dtype
+
+
+def missing(path: str | None) -> str:
+    """Why ``path`` is not a model folder, in a few words."""
+    if not path:
+        return "model.path is not set"
+    return "no config.json there" if Path(path).expanduser().is_dir() else "no such folder"

@@ -43,6 +43,8 @@ class TrainerConfig:
     warn_zero_signal: float = 0.9
     warn_zero_signal_steps: int = 5
     stop_signals: list[str] = field(default_factory=lambda: ["SIGTERM", "SIGINT", "SIGUSR1"])
+    #: the libraries' console messages (device reports, tips, deprecation warnings, shard bars): off by default
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         if str(self.precision) in ("16-mixed", "16"):

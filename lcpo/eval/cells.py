@@ -76,7 +76,8 @@ def score(
     thinking = [[count_thinking(c) for c in g] for g in groups]
     samples = [
         {"model": cell.model, "task": cell.task.name, "mode": str(cell.mode), "budget": cell.budget, "problem": problem.id,
-         "answer": problem.answer, "length": c.length, "thinking_tokens": n, "answer_tokens": c.length - n,
+         "question": problem.question, "answer": problem.answer,
+         "length": c.length, "thinking_tokens": n, "answer_tokens": c.length - n,
          "correct": ok, "finish_reason": c.finish_reason, "text": c.text}
         for problem, group, marks, counts in zip(cell.problems, groups, correct, thinking)
         for c, ok, n in zip(group, marks, counts)

@@ -20,13 +20,19 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from lcpo.eval.rows import EvalRow, group_rows  # noqa: E402
 
 #: The columns of an evaluation table (rows in ``report.json`` also hold ``k``, ``truncated_share``, ``lengths``,
-#: ``data_source`` and the thinking-token error columns). ``rel_error`` is the paper's (E[n] - N) / N;
+#: ``data_source`` and the thinking-token error columns); ``truncated_share`` (responses cut by the generation cap) is
+#: what explains a low exact-mode accuracy. ``rel_error`` is the paper's (E[n] - N) / N;
 #: ``mean_abs_rel_error`` the mean of |n - N| / N per sample; ``thinking_*`` count only the tokens before </think>.
 REPORT_COLUMNS = (
     "model", "task", "mode", "budget", "n", "samples", "accuracy", "pass_at_k",
-    "mean_tokens", "length_std", "rel_error", "mean_abs_rel_error", "over_budget_share",
+    "mean_tokens", "length_std", "rel_error", "mean_abs_rel_error", "over_budget_share", "truncated_share",
     "thinking_mean_tokens", "thinking_rel_error",
 )
+#: Marker and frontier line style of each budget mode (s1's forced rows included).
+MODE_STYLE = {"exact": ("o", "-"), "max": ("^", "--"), "forced": ("s", ":")}
+#: The narrowest span a token axis shows, as a ratio of its ends: closer points would make a 1-token difference
+#: look steep.
+MIN_TOKEN_SPAN = 2.0
 
 
 def fmt(value: Any) -> str:
@@ -76,9 +82,14 @@ def _tasks(rows: Sequence[EvalRow]) -> list[str]:
     return list(dict.fromkeys(r.task for r in rows))
 
 
-def _log_tokens_axis(ax) -> None:
-    """A logarithmic token axis labelled with plain numbers (70, 100, 200 rather than 7x10^1)."""
+def _log_tokens_axis(ax, tokens: Sequence[float]) -> None:
+    """A logarithmic token axis labelled with plain numbers (70, 100, 200 rather than 7x10^1), spanning at least a
+    factor of ``MIN_TOKEN_SPAN`` around the data."""
     ax.set_xscale("log")
+    lo, hi = max(min(tokens), 1e-3), max(max(tokens), 1e-3)
+    if hi / lo < MIN_TOKEN_SPAN:
+        middle = math.sqrt(lo * hi)
+        ax.set_xlim(middle / math.sqrt(MIN_TOKEN_SPAN), middle * math.sqrt(MIN_TOKEN_SPAN))
     plain = FuncFormatter(lambda x, _: f"{x:g}")
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(plain)
@@ -102,8 +113,8 @@ def plot_accuracy_vs_tokens(rows: Sequence[EvalRow], path: Path) -> Path:
         ax = axes[task]
         ax.plot([r.mean_tokens for r in series], [r.accuracy for r in series], marker="o", label=label)
     for task, ax in axes.items():
-        ax.set(title=task, xlabel="mean tokens", ylabel="accuracy (pass@1)")
-        _log_tokens_axis(ax)
+        ax.set(title=task, xlabel="mean tokens", ylabel="accuracy (pass@1)", ylim=(-0.03, 1.03))
+        _log_tokens_axis(ax, [r.mean_tokens for r in rows if r.task == task])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -119,6 +130,8 @@ def plot_length_vs_budget(rows: Sequence[EvalRow], path: Path) -> Path:
         lo, hi = min(budgets), max(budgets)
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
         ax.set(title=task, xlabel="budget (tokens)", ylabel="mean tokens")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -127,7 +140,8 @@ def plot_length_vs_budget(rows: Sequence[EvalRow], path: Path) -> Path:
 def plot_length_distribution(rows: Sequence[EvalRow], path: Path, columns: int = 3) -> Path:
     """Box plots of the generated lengths at each budget, one panel per task, model and mode.
 
-    A short red tick marks each budget, so over- and under-shooting read directly off the boxes.
+    A short red tick marks each budget, so over- and under-shooting read directly off the boxes; outliers are
+    drawn (a few responses far over budget are what a mean hides).
     """
     panels = group_rows(rows, lambda r: (r.task, series_label(r)))
     cols = min(columns, len(panels))
@@ -136,8 +150,10 @@ def plot_length_distribution(rows: Sequence[EvalRow], path: Path, columns: int =
     flat = axes.ravel()
     for ax, ((task, label), series) in zip(flat, panels.items()):
         positions = range(1, len(series) + 1)
-        ax.boxplot([r.lengths for r in series], positions=list(positions), showfliers=False)
-        ax.scatter(list(positions), [r.budget for r in series], marker="_", s=400, color="red", zorder=3)
+        ax.boxplot([r.lengths for r in series], positions=list(positions), showfliers=True)
+        ax.scatter(list(positions), [r.budget for r in series], marker="_", s=400, color="red", zorder=3,
+                   label="budget")
+        ax.legend(fontsize=7, loc="upper left")
         ax.set_xticks(list(positions), [str(r.budget) for r in series])
         ax.set(title=f"{task}: {label}", xlabel="budget", ylabel="tokens")
         ax.grid(alpha=0.3, axis="y")
@@ -148,23 +164,32 @@ def plot_length_distribution(rows: Sequence[EvalRow], path: Path, columns: int =
 
 def plot_pareto(rows: Sequence[EvalRow], labels: Sequence[str], path: Path, title: str) -> Path:
     """Accuracy against mean tokens for every row, coloured by its label (``labels[i]`` for ``rows[i]``; the
-    legend is titled ``title``), with each task's Pareto frontier.
+    legend is titled ``title``), marked by budget mode, with each task's Pareto frontier per mode (exact and max rows
+    answer different prompts, so one frontier across them would compare unlike things).
 
-    Frontier points (no row is both shorter and more accurate) are joined by a line and outlined.
+    Frontier points (no row of the mode is both shorter and more accurate) are joined by a line and outlined. Groups
+    are drawn largest first, so rows that coincide (identical jobs) show as concentric markers, not one.
     """
     label_of = {id(r): label for r, label in zip(rows, labels)}
     fig, axes = _task_axes(_tasks(rows), width=6.5, height=4.5)
     for task, ax in axes.items():
         task_rows = [r for r in rows if r.task == task]
-        for value, group in group_rows(task_rows, lambda r: label_of[id(r)]).items():
-            ax.scatter([r.mean_tokens for r in group], [r.accuracy for r in group], label=value, alpha=0.8)
-        front = [task_rows[i] for i in pareto_front([(r.mean_tokens, r.accuracy) for r in task_rows])]
-        ax.plot(
-            [r.mean_tokens for r in front], [r.accuracy for r in front], "k-", lw=1, marker="o",
-            mfc="none", ms=10, label="Pareto frontier",
-        )
-        ax.set(title=task, xlabel="mean tokens", ylabel="accuracy (pass@1)")
-        _log_tokens_axis(ax)
+        groups = group_rows(task_rows, lambda r: label_of[id(r)])
+        colors = {value: f"C{i % 10}" for i, value in enumerate(groups)}
+        for i, (value, group) in enumerate(groups.items()):
+            size = 30 + 30 * (len(groups) - i)
+            for mode, in_mode in group_rows(group, lambda r: r.mode).items():
+                ax.scatter([r.mean_tokens for r in in_mode], [r.accuracy for r in in_mode], s=size,
+                           marker=MODE_STYLE.get(mode, ("D", "-"))[0], color=colors[value], alpha=0.7,
+                           edgecolors="white", linewidths=0.5)
+            ax.scatter([], [], marker="o", color=colors[value], label=value)
+        for mode, in_mode in group_rows(task_rows, lambda r: r.mode).items():
+            marker, line = MODE_STYLE.get(mode, ("D", "-"))
+            front = [in_mode[i] for i in pareto_front([(r.mean_tokens, r.accuracy) for r in in_mode])]
+            ax.plot([r.mean_tokens for r in front], [r.accuracy for r in front], color="k", ls=line, lw=1,
+                    marker=marker, mfc="none", ms=11, label=f"{mode}: Pareto frontier")
+        ax.set(title=task, xlabel="mean tokens", ylabel="accuracy (pass@1)", ylim=(-0.03, 1.03))
+        _log_tokens_axis(ax, [r.mean_tokens for r in task_rows])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, title=title, title_fontsize=8)
     return _save(fig, path)

@@ -26,6 +26,7 @@ from lcpo.config.eval import VALIDATION_DIR
 from lcpo.config.reward import build_reward
 from lcpo.errors import describe
 from lcpo.models.load import load_policy, torch_dtype
+from lcpo.models.meta import ModelMeta
 from lcpo.models.sharding import is_sharded
 from lcpo.rollout.engines import build_engine
 from lcpo.rollout.thinking import ThinkingCounter
@@ -85,12 +86,17 @@ def build_collector(
 
 def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, sources: Sequence[str]) -> LCPOModule:
     """The Lightning module over ``policy`` with its collector; the reference is stored in ``model.dtype``."""
-    budgets = cfg.budget.sampler()
     return LCPOModule(
-        policy, tokenizer, cfg.algo, build_collector(cfg, policy, tokenizer, sources),
-        (budgets.distribution.smallest, budgets.distribution.largest), temperature=cfg.rollout.temperature,
+        policy, tokenizer, cfg.algo, build_collector(cfg, policy, tokenizer, sources), budget_range(cfg),
+        temperature=cfg.rollout.temperature,
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
+
+
+def budget_range(cfg: TrainConfig) -> tuple[int, int]:
+    """The smallest and largest budget ``cfg`` trains on."""
+    distribution = cfg.budget.sampler().distribution
+    return distribution.smallest, distribution.largest
 
 
 def build_training_task(cfg: TrainConfig) -> Task:
@@ -144,13 +150,14 @@ def build_callbacks(cfg: TrainConfig, out: Path) -> list[L.Callback]:
     callbacks: list[L.Callback] = [
         ModelCheckpoint(
             dirpath=out / CHECKPOINT_DIR,
-            filename="optim_step_{step}",
+            filename="step_{step}",  # the rollout step the module logs as "step"
             every_n_train_steps=(cfg.trainer.ckpt_every_n_steps or cfg.trainer.max_steps) * updates,
             save_last=True,
             save_top_k=-1 if cfg.trainer.ckpt_every_n_steps else 1,
             auto_insert_metric_name=False,
         ),
-        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.exports_in),
+        HFExport(out / "hf", out / "model", cfg.trainer.export_every_n_steps, dtype=cfg.model.exports_in,
+                 meta=ModelMeta(cfg.prompt, budget_range(cfg), cfg.eval)),
         SampleTable(out / "samples.jsonl", cfg.trainer.samples_every_n_steps),
         LearningSignalWatch(
             cfg.rollout.max_new_tokens, cfg.trainer.warn_zero_signal, cfg.trainer.warn_zero_signal_steps

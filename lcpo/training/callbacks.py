@@ -4,6 +4,7 @@ completions, a progress bar over rollout steps, and a periodic budget-grid valid
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -19,7 +20,10 @@ from lcpo.eval.rows import EvalRow, group_rows, table
 from lcpo.eval.run import evaluate_engine
 from lcpo.eval.store import CellStore
 from lcpo.models.load import save_policy
+from lcpo.models.meta import ModelMeta
 from lcpo.models.sharding import full_state_dict
+
+log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = [
     "step", "mode", "budget", "length", "thinking_tokens", "answer_tokens", "correct", "reward", "prompt", "text",
@@ -41,19 +45,24 @@ def export_policy(module: L.LightningModule, path: Path, dtype: str) -> Path:
 class HFExport(L.Callback):
     """Exports the policy and tokenizer in transformers format (for transformers and vLLM), with weights in ``dtype``
     (``model.export_dtype``), to ``<dir>/step_<k>`` every ``every_n_steps`` rollout steps and to ``final_dir`` at the
-    end."""
+    end; each folder carries ``meta`` (``lcpo.json``: how evaluation meets the model as trained)."""
 
-    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int, dtype: str):
+    def __init__(self, dirpath: Path, final_dir: Path, every_n_steps: int, dtype: str, meta: ModelMeta | None):
         self.dirpath, self.final_dir, self.every_n_steps = Path(dirpath), Path(final_dir), every_n_steps
-        self.dtype = dtype
+        self.dtype, self.meta = dtype, meta
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.rollout_step
         if self.every_n_steps and step % self.every_n_steps == 0:
-            export_policy(pl_module, self.dirpath / f"step_{step}", self.dtype)
+            self._export(pl_module, self.dirpath / f"step_{step}")
 
     def on_train_end(self, trainer, pl_module) -> None:
-        export_policy(pl_module, self.final_dir, self.dtype)
+        self._export(pl_module, self.final_dir)
+
+    def _export(self, pl_module: L.LightningModule, path: Path) -> None:
+        export_policy(pl_module, path, self.dtype)
+        if self.meta is not None and pl_module.trainer.is_global_zero:
+            self.meta.write(path)
 
 
 class SampleTable(L.Callback):
@@ -156,8 +165,9 @@ class GridValidation(L.Callback):
     def _report(self, trainer, rows: list[EvalRow], step: int) -> None:
         paths = write_report(rows, self.dirpath / f"step_{step}")
         scalars = validation_scalars(rows)
+        log.info("step %d validation: %s", step, validation_line(scalars))
         for logger in trainer.loggers:
-            logger.log_metrics(scalars, step=trainer.global_step)
+            logger.log_metrics(scalars, step=step)
             if isinstance(logger, WandbLogger):
                 columns, data = table(rows)
                 logger.log_table("val/table", columns=columns, data=data)
@@ -166,6 +176,15 @@ class GridValidation(L.Callback):
 
 #: The plots validation shows in wandb (``write_report`` writes them all under the run folder).
 VALIDATION_PLOTS = ("length_vs_budget.png", "accuracy_vs_tokens.png")
+
+
+def validation_line(scalars: dict[str, float]) -> str:
+    """The grid-level validation scalars of each mode on one line (``exact: accuracy 0.50, |rel error| 0.31``)."""
+    modes = dict.fromkeys(k.split("/")[1] for k in scalars)
+    return "; ".join(
+        f"{m}: accuracy {scalars[f'val/{m}/accuracy']:.2f}, |rel error| {scalars[f'val/{m}/abs_rel_error']:.2f}"
+        for m in modes
+    )
 
 
 def validation_scalars(rows: list[EvalRow]) -> dict[str, float]:

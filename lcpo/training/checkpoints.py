@@ -78,7 +78,7 @@ class StepMetricsCarry(L.Callback):
     """Keeps the latest step's logged metrics in each checkpoint, and logs them again when a run resumes from it.
 
     Lightning calls ``on_train_batch_end`` of checkpoint callbacks last, so the row kept is the one of the step the
-    checkpoint holds. Rows carry Lightning's own step number and epoch, as its logger connector writes them.
+    checkpoint holds. Rows carry the step the module logged (rollout steps), as the logger connector writes them.
     """
 
     def __init__(self) -> None:
@@ -86,15 +86,16 @@ class StepMetricsCarry(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # tensors as logged; turned into numbers only when a checkpoint is written
-        self.row = {"step": trainer.fit_loop.epoch_loop._batches_that_stepped, "epoch": trainer.current_epoch,
-                    "metrics": dict(trainer.logged_metrics)}
+        metrics = dict(trainer.logged_metrics)
+        step = metrics.pop("step", trainer.fit_loop.epoch_loop._batches_that_stepped)
+        self.row = {"step": int(step), "metrics": metrics}
 
     @rank_zero_only
     def on_train_start(self, trainer, pl_module) -> None:
         if self.row is None:
             return
         for logger in trainer.loggers:
-            logger.log_metrics({**self.row["metrics"], "epoch": self.row["epoch"]}, step=self.row["step"])
+            logger.log_metrics(self.row["metrics"], step=self.row["step"])
 
     def state_dict(self) -> dict[str, Any]:
         if self.row is None:

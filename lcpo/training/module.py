@@ -155,6 +155,8 @@ class LCPOModule(L.LightningModule):
             self.log(key, value.float().to(self.device), batch_size=1)
         for key, short in (("reward/mean", "reward"), ("rollout/accuracy", "acc"), ("rollout/abs_rel_error", "len_err")):
             self.log(short, metrics[key].float().to(self.device), prog_bar=True, logger=False, batch_size=1)
+        # the x axis of every logged row and the step in checkpoint names: rollout steps done, as everywhere else
+        self.log("step", float(self.rollout_step), batch_size=1)
 
     def _update(self, rb: RolloutBatch) -> dict[str, list[torch.Tensor]]:
         """The optimiser steps on one rollout batch (``lcpo.training.update.ppo_update``) through Lightning's

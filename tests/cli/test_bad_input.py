@@ -110,7 +110,7 @@ CASES = [
     ("train", ["budget.name=gauss"], "budget.name must be one of ['uniform', 'loguniform', 'fixed', 'choice', 'from_file']"),
     ("train", ["rollout=budget_forcing"], "rollout=budget_forcing is the s1 evaluation baseline"),
     # model folders
-    ("train", ["model=hf", "model.path={d}/missing"], "model.path does not exist or is not a folder: {d}/missing"),
+    ("train", ["model=hf", "model.path={d}/missing"], "model.path={d}/missing: no such folder (model=hf)"),
     ("train", ["model=hf", "model.path={d}/empty_dir"], "no transformers model at {d}/empty_dir (config.json missing)"),
     ("train", ["model=hf", "model.path={d}/no_model_type"], "{d}/no_model_type: cannot load the model"),
     ("train", ["model=hf", "model.path={d}/cut_weights"], "{d}/cut_weights: cannot load the model"),
@@ -204,7 +204,7 @@ def test_bad_input_gets_one_clear_error(entry, args, message, inputs, tmp_path, 
 def test_hydra_full_error_shows_the_traceback(hydra_main, tmp_path, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     with pytest.raises(ValueError, match="reward.alpha must be >= 0"):
-        hydra_main(train.main, "reward.alpha=-1", f"output_dir={tmp_path}", f"hydra.run.dir={tmp_path}")
+        hydra_main(train.main, "model=tiny", "reward.alpha=-1", f"output_dir={tmp_path}", f"hydra.run.dir={tmp_path}")
 
 
 def test_a_bad_job_of_a_sweep_lets_the_others_run(hydra_main, tmp_path):
@@ -221,7 +221,7 @@ def test_a_bad_job_of_a_sweep_lets_the_others_run(hydra_main, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module, args, message", [
-    ("lcpo.cli.train", ["reward.alpha=-1"], "lcpo-train: error: reward.alpha must be >= 0, got -1.0"),
+    ("lcpo.cli.train", ["model=tiny", "reward.alpha=-1"], "lcpo-train: error: reward.alpha must be >= 0, got -1.0"),
     ("lcpo.cli.evaluate", ["models=[/no/such/model]"], "lcpo-evaluate: error: models[0]: no transformers model at "
                                                    "/no/such/model (config.json missing)"),
 ])

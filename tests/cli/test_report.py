@@ -61,3 +61,21 @@ def test_folders_without_job_reports_fail_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report.main([str(tmp_path)])
     assert exit_info.value.code == 1 and "no report.json" in capsys.readouterr().err
+
+
+def write_metrics(job, shares: list[float]) -> None:
+    folder = job / "csv" / "version_0"
+    folder.mkdir(parents=True)
+    lines = ["step,rollout/zero_signal_share,reward/mean"] + [f"{i},{s},-0.1" for i, s in enumerate(shares)]
+    (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_jobs_that_learned_nothing_are_named(tmp_path, capsys):
+    fake_job(tmp_path, 0, "0.0001", [0.0, 0.0])
+    fake_job(tmp_path, 1, "0.001", [0.5, 0.6])
+    write_metrics(tmp_path / "0", [1.0, 1.0, 1.0])
+    write_metrics(tmp_path / "1", [1.0, 0.75, 1.0])
+    report.main([str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "1 job(s) learned nothing" in printed and ": 0\n" in printed
+    assert "learned nothing" in (tmp_path / "summary.md").read_text()

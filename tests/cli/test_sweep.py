@@ -44,3 +44,17 @@ def test_alpha_sweep_then_report(tmp_path):
     assert {float(r["reward.alpha"]) for r in rows} == {1e-4, 1e-3}
     assert "reward.alpha" in (tmp_path / "summary" / "summary.md").read_text()
     assert (tmp_path / "summary" / "pareto.png").stat().st_size > 1000
+
+
+def test_a_finished_job_is_skipped_whatever_the_console_showed(compose_train, tmp_path):
+    from omegaconf import OmegaConf
+
+    from lcpo.cli.train import finished_metrics
+    from lcpo.training.build import FINISHED
+
+    done = compose_train("model=tiny", "trainer.verbose=true", output_dir=tmp_path)
+    OmegaConf.save(OmegaConf.structured(done), tmp_path / "config.yaml")
+    (tmp_path / FINISHED).write_text('{"reward/mean": 0.25}')
+    assert finished_metrics(compose_train("model=tiny", output_dir=tmp_path)) == {"reward/mean": 0.25}
+    with pytest.raises(ValueError, match="seed"):
+        finished_metrics(compose_train("model=tiny", "seed=7", output_dir=tmp_path))

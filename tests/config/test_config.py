@@ -109,24 +109,29 @@ def test_demo_experiment_composes_with_a_model_folder(compose_train, tmp_path):
     assert stage2.eval == cfg.eval and stage2.trainer.max_steps < cfg.trainer.max_steps
 
 
-def test_bare_run_is_the_cpu_recipe_from_the_demo_model_when_present(tmp_path, caplog, monkeypatch):
+def test_bare_run_is_the_cpu_recipe_from_the_demo_model_and_refused_without_it(tmp_path, monkeypatch):
     from lcpo.config import compose_config, validate
 
     monkeypatch.chdir(tmp_path)  # model=auto looks for outputs/demo/base relative to where it runs
-    with caplog.at_level(logging.WARNING):
-        cfg = validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
-    assert cfg.model.name == "tiny" and "make demo" in caplog.text  # absent: the random tiny model, and how to fix it
-    assert (cfg.algo.prompts_per_step, cfg.algo.group_size, cfg.rollout.max_new_tokens) == (16, 8, 160)
-    assert (cfg.rollout.forcing.end_at_line, cfg.rollout.forcing.wait_text) == (True, "?")  # the demo's s1 knobs
+    with pytest.raises(ValueError, match="model=auto: no warm-started model .*make demo.*model=tiny"):
+        validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
     (tmp_path / "outputs" / "demo" / "base").mkdir(parents=True)
     (tmp_path / "outputs" / "demo" / "base" / "config.json").write_text("{}")
     cfg = validate(compose_config("train", [f"output_dir={tmp_path / 'run'}"]))
     assert cfg.model.name == "hf" and cfg.model.path == "outputs/demo/base"
+    assert (cfg.algo.prompts_per_step, cfg.algo.group_size, cfg.rollout.max_new_tokens) == (16, 8, 160)
+    assert (cfg.rollout.forcing.end_at_line, cfg.rollout.forcing.wait_text) == (True, "?")  # the demo's s1 knobs
+
+
+@pytest.mark.parametrize("choice", ["auto", "hf", "tiny"])
+def test_a_model_path_that_is_not_there_is_refused_under_every_choice(compose_train, tmp_path, choice):
+    with pytest.raises(ValueError, match="nope"):
+        compose_train(f"model={choice}", f"model.path={tmp_path / 'nope'}", output_dir=tmp_path)
 
 
 @pytest.mark.parametrize("sweep", ["alpha", "reward", "budget"])
 def test_each_sweep_has_a_cpu_default_and_a_paper_scale_variant(compose_train, tmp_path, sweep):
-    cpu = compose_train(f"+sweep={sweep}", output_dir=tmp_path, fast=False)
+    cpu = compose_train(f"+sweep={sweep}", "model=tiny", output_dir=tmp_path, fast=False)
     assert cpu.eval_at_end and cpu.rollout.max_new_tokens == 160 and cpu.trainer.max_steps <= 100
     data = tmp_path / "train.parquet"
     data.touch()

@@ -146,3 +146,25 @@ def test_wandb_logging_is_skipped_with_a_warning_when_wandb_is_missing(monkeypat
     monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise ImportError
     evaluate.log_to_wandb([{"model": "m"}], {}, LoggerConfig(), tmp_path)
     assert "wandb is not installed" in caplog.text
+
+
+def test_a_trained_model_folder_is_evaluated_as_trained(tiny_dir, tmp_path, hydra_main):
+    import shutil
+
+    from lcpo.config import PromptConfig
+    from lcpo.models.meta import ModelMeta
+
+    folder = tmp_path / "trained"
+    shutil.copytree(tiny_dir, folder)
+    prompt = PromptConfig(instruction="", use_chat_template=False, response_prefix="\n")
+    grid = EvalGrid(budgets=[9], modes=["max"], samples=1, max_mode_cap=12, problems=2)
+    ModelMeta(prompt, (6, 12), grid).write(folder)
+    out = tmp_path / "eval"
+    code, err = hydra_main(evaluate.main, f"models=[{folder}]", f"output_dir={out}", f"hydra.run.dir={out}",
+                           "progress_bar=false", "plots=false", "grid.samples=2")
+    assert code == 0, err
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    assert [(r["mode"], r["budget"], r["n"], r["samples"]) for r in rows] == [("max", 9, 2, 2)]
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert max(s["length"] for s in samples) <= 12  # the model's own max-mode cap, not the paper's 8192
+    assert all(s["question"] and s["problem"] for s in samples)  # the problem's text, not only its id

@@ -57,7 +57,7 @@ def test_a_resumed_run_does_not_redo_a_finished_validation(compose_train, tmp_pa
                  "budget.low=8", "budget.high=24", "val.problems=2", "val.modes=[exact]", "eval.max_mode_cap=24")
     run(compose_train(*overrides, output_dir=tmp_path))
     report = (tmp_path / "val" / "step_2" / "report.json").read_text()
-    for name in ("optim_step_4.ckpt", "last.ckpt"):  # step 2's checkpoints, as if killed before they were written
+    for name in ("step_2.ckpt", "last.ckpt"):  # step 2's checkpoints, as if killed before they were written
         (tmp_path / "checkpoints" / name).unlink()
     sampled = []
     real = lcpo.eval.run.evaluate_cell

@@ -130,16 +130,16 @@ def test_incomplete_and_foreign_files_are_refused_naming_the_path(tmp_path):
 def test_auto_picks_the_newest_complete_checkpoint(tmp_path):
     folder = tmp_path / "checkpoints"
     assert newest_complete(tmp_path) is None and resolve_ckpt_path("auto", tmp_path) is None
-    for step, name in enumerate(["optim_step_2.ckpt", "last.ckpt", "optim_step_4.ckpt"], start=1):
+    for step, name in enumerate(["step_2.ckpt", "last.ckpt", "step_4.ckpt"], start=1):
         save_atomic(_state(step), folder / name)
         os.utime(folder / name, ns=(step * 10**9, step * 10**9))
-    assert newest_complete(tmp_path) == folder / "optim_step_4.ckpt"
+    assert newest_complete(tmp_path) == folder / "step_4.ckpt"
     # the newest file cut short (as a copy killed halfway would be) is skipped; a .partial is never a candidate
-    (folder / "optim_step_6.ckpt").write_bytes((folder / "last.ckpt").read_bytes()[:100])
-    (folder / ("optim_step_8.ckpt" + PARTIAL)).write_bytes(b"half")
-    assert resolve_ckpt_path("auto", tmp_path) == str(folder / "optim_step_4.ckpt")
-    with pytest.raises(CheckpointError, match="ckpt_path: .*optim_step_6.ckpt: not a complete checkpoint"):
-        resolve_ckpt_path(str(folder / "optim_step_6.ckpt"), tmp_path)
+    (folder / "step_6.ckpt").write_bytes((folder / "last.ckpt").read_bytes()[:100])
+    (folder / ("step_8.ckpt" + PARTIAL)).write_bytes(b"half")
+    assert resolve_ckpt_path("auto", tmp_path) == str(folder / "step_4.ckpt")
+    with pytest.raises(CheckpointError, match="ckpt_path: .*step_6.ckpt: not a complete checkpoint"):
+        resolve_ckpt_path(str(folder / "step_6.ckpt"), tmp_path)
 
 
 def test_a_run_that_cannot_save_stops_naming_the_file_and_keeps_the_last_checkpoint(compose_train, tmp_path,
@@ -155,12 +155,12 @@ def test_a_run_that_cannot_save_stops_naming_the_file_and_keeps_the_last_checkpo
 
     monkeypatch.setattr("lcpo.training.checkpoints.save_atomic", save_then_disk_full)
     cfg = compose_train(*RUN, output_dir=tmp_path)
-    message = f"could not write checkpoint {tmp_path}/checkpoints/optim_step_4.ckpt: No space left on device"
+    message = f"could not write checkpoint {tmp_path}/checkpoints/step_2.ckpt: No space left on device"
     with pytest.raises(CheckpointError, match=re.escape(message)):
         run(cfg)
     monkeypatch.undo()
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    assert last["global_step"] == 2 and saves[:2] == ["optim_step_2.ckpt", "last.ckpt"]
+    assert last["global_step"] == 2 and saves[:2] == ["step_1.ckpt", "last.ckpt"]
     assert not list((tmp_path / "checkpoints").glob("*" + PARTIAL))
 
 
@@ -209,8 +209,8 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     proc = _Killable(killed, save=3)
     proc.wait_for("HANGING SAVE 3")
     proc.kill()
-    assert (checkpoints / f"optim_step_{2 * updates}.ckpt{PARTIAL}").is_file()
-    assert not (checkpoints / f"optim_step_{2 * updates}.ckpt").exists()
+    assert (checkpoints / f"step_2.ckpt{PARTIAL}").is_file()
+    assert not (checkpoints / "step_2.ckpt").exists()
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 1 * updates
 
     # 2. resumed at step 1, killed while writing last.ckpt after step 2's periodic checkpoint was complete
@@ -219,7 +219,7 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     proc.kill()
     assert (checkpoints / f"last.ckpt{PARTIAL}").is_file()
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 1 * updates
-    assert newest_complete(killed) == checkpoints / f"optim_step_{2 * updates}.ckpt"
+    assert newest_complete(killed) == checkpoints / "step_2.ckpt"
 
     # 3. resumed at step 2, killed in the middle of step 4 (its rollout), after step 3's checkpoints were written
     proc = _Killable(killed, rollout=3)
@@ -235,9 +235,9 @@ def test_kill_9_at_any_moment_then_auto_resume_matches_an_uninterrupted_run(comp
     # own steps; every row equals the uninterrupted run's row for that step
     (expected,) = versions(reference)
     starts = versions(killed)
-    assert [[r["step"] for r in rows] for rows in starts] == [["0"], ["0"], ["1", "2"], ["2", "3"]]
-    for row in [r for rows in starts for r in rows]:
-        assert deterministic(row) == pytest.approx(deterministic(expected[int(row["step"])]), rel=1e-5, abs=1e-6)
+    assert [[r["step"] for r in rows] for rows in starts] == [["1"], ["1"], ["2", "3"], ["3", "4"]]
+    for row in [r for rows in starts for r in rows]:  # steps count rollout steps done, from 1
+        assert deterministic(row) == pytest.approx(deterministic(expected[int(row["step"]) - 1]), rel=1e-5, abs=1e-6)
     # samples.jsonl holds each step once, as if the run had never been interrupted
     steps = [line.split('"step": ')[1].split(",")[0] for line in (killed / "samples.jsonl").read_text().splitlines()]
     assert steps == [line.split('"step": ')[1].split(",")[0]

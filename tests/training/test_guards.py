@@ -44,14 +44,14 @@ def _rows(out):
         return [r for r in csv.DictReader(handle) if r.get("rollout/mean_length")]
 
 
-def _checkpoint(out, optimiser_step):
-    return torch.load(out / "checkpoints" / f"optim_step_{optimiser_step}.ckpt", weights_only=False)
+def _checkpoint(out, step):
+    return torch.load(out / "checkpoints" / f"step_{step}.ckpt", weights_only=False)
 
 
 def test_a_nan_step_leaves_weights_and_optimiser_state_unchanged(compose_train, tmp_path, nan_at):
     nan_at({1})
     run(compose_train(*RUN, "trainer.max_steps=3", output_dir=tmp_path))
-    before, poisoned, after = (_checkpoint(tmp_path, UPDATES * s) for s in (1, 2, 3))
+    before, poisoned, after = (_checkpoint(tmp_path, s) for s in (1, 2, 3))
     for key, value in before["state_dict"].items():
         assert torch.equal(value, poisoned["state_dict"][key]), key
     assert any(not torch.equal(v, after["state_dict"][k]) for k, v in poisoned["state_dict"].items())

@@ -99,10 +99,11 @@ def _assert_resumed_like(reference: Path, stopped: Path, steps: int, stopped_aft
     (expected,) = versions(reference)
     starts = versions(stopped)
     # the stopped start logged every step it did, the stop step included; the resumed one begins with that step
-    assert [[int(r["step"]) for r in rows] for rows in starts] == [list(range(stopped_after)),
-                                                                  list(range(stopped_after - 1, steps))]
+    # (steps count rollout steps done, from 1)
+    assert [[int(r["step"]) for r in rows] for rows in starts] == [list(range(1, stopped_after + 1)),
+                                                                  list(range(stopped_after, steps + 1))]
     for row in [r for rows in starts for r in rows]:
-        assert deterministic(row) == pytest.approx(deterministic(expected[int(row["step"])]), rel=1e-5, abs=1e-6)
+        assert deterministic(row) == pytest.approx(deterministic(expected[int(row["step"]) - 1]), rel=1e-5, abs=1e-6)
 
 
 @pytest.mark.slow
@@ -117,7 +118,7 @@ def test_a_signal_mid_step_checkpoints_that_step_and_the_printed_command_resumes
     status, seconds = training.stop(training.waiting_pid(), signum)
     assert status == interrupted_status(signum) == 128 + signum, training.log()[-3000:]
     # step 3 (0-based 2) was finished and checkpointed; the periodic checkpoint of step 4 was never reached
-    assert _checkpoints(stopped) == {"optim_step_4.ckpt": 2 * UPDATES, "last.ckpt": 3 * UPDATES}
+    assert _checkpoints(stopped) == {"step_2.ckpt": 2 * UPDATES, "last.ckpt": 3 * UPDATES}
     assert not list((stopped / "checkpoints").glob("*.partial")) and not (stopped / "model").exists()
     assert f"stopped by {signal.Signals(signum).name} after rollout step 3" in training.log()
     assert seconds < 120
@@ -207,7 +208,7 @@ def test_sigusr1_under_slurm_requeues_the_job_once_the_checkpoint_is_written(tmp
     training = _Training(stopped, *PERIODIC, wait_at=1, env=slurm)
     status, _ = training.stop(training.waiting_pid(), signal.SIGUSR1)
     assert status == 128 + signal.SIGUSR1, training.log()[-3000:]
-    assert calls.read_text().splitlines() == ["last.ckpt", "optim_step_4.ckpt", "requeue 4242"]
+    assert calls.read_text().splitlines() == ["last.ckpt", "step_2.ckpt", "requeue 4242"]
     assert _checkpoints(stopped)["last.ckpt"] == 2 * UPDATES
 
 

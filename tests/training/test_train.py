@@ -1,6 +1,7 @@
 """End-to-end training: a learning signal, exact resume, the HF export, and DDP over two CPU processes."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from lcpo.models.meta import read_meta
 from lcpo.models.tiny import load_tokenizer
 from lcpo.training.build import build, run
 
@@ -74,8 +76,13 @@ def test_resume_matches_uninterrupted_run(compose_train, tmp_path):
 
 
 def test_export_reloads_offline_and_generates(compose_train, tmp_path):
-    run(compose_train(*LENGTH_ONLY, "trainer.max_steps=1", output_dir=tmp_path))
+    cfg = compose_train(*LENGTH_ONLY, "trainer.max_steps=1", output_dir=tmp_path)
+    run(cfg)
     folder = tmp_path / "model"
+    meta = read_meta(folder)  # what evaluation needs to meet the model as trained
+    assert meta.prompt == cfg.prompt and meta.grid == cfg.eval
+    budgets = cfg.budget.distribution()
+    assert meta.budget_range == (budgets.smallest, budgets.largest)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     tokenizer = load_tokenizer(folder)
     text = "12 + 3 = ?\nThink for 40 tokens."
@@ -190,3 +197,22 @@ def test_each_run_in_one_process_gets_its_own_wandb_run(compose_train, tmp_path)
         run(compose_train("trainer.max_steps=1", "logger=default", output_dir=tmp_path / name))
     for name in ("first", "second"):
         assert len(list((tmp_path / name / "wandb").glob("offline-run-*"))) == 1, name
+
+
+def test_one_step_count_everywhere(compose_train, tmp_path):
+    """Rollout steps in the CSV (training and validation rows), folder names, checkpoint names and samples, although
+    each rollout step takes several optimiser steps."""
+    cfg = compose_train("trainer.max_steps=3", "trainer.val_every_n_steps=2", "trainer.ckpt_every_n_steps=2",
+                        "trainer.samples_every_n_steps=2", "val.problems=2", "val.modes=[exact]",
+                        "task.grading_workers=0", output_dir=tmp_path)
+    assert cfg.algo.updates_per_step > 1
+    run(cfg)
+    (path,) = (tmp_path / "csv").glob("version_*/metrics.csv")
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(int(r["step"]) for r in rows if r.get("rollout/mean_length")) == [1, 2, 3]
+    assert [int(r["step"]) for r in rows if r.get("val/exact/accuracy")] == [2]
+    assert [p.name for p in (tmp_path / "val").iterdir()] == ["step_2"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.ckpt")) == ["step_2.ckpt"]
+    samples = {json.loads(line)["step"] for line in (tmp_path / "samples.jsonl").read_text().splitlines()}
+    assert samples <= {1, 2, 3} and samples
