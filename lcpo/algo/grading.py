@@ -1,10 +1,7 @@
 """Correctness I(y = y_gold) for LCPO rewards and evaluation, bounded in time whatever the model writes.
 
-Convention (the reference's): the response must contain ``</think>``; the answer is the LAST ``\\boxed{...}``
-after the FIRST ``</think>`` (``\\fbox{...}`` and Hendrycks' ``\\boxed 5`` single-token form count too). A box
-inside the thinking is ignored, because only the final answer is graded. No ``</think>`` (with
-``require_think``) or no box: incorrect. ``require_think=False`` grades the whole text, for models that do
-not think.
+Which part of a response is the answer (the last box after the first ``</think>``) is :mod:`lcpo.algo.answers`'s
+convention; this module decides whether that answer is right.
 
 Equivalence is decided by math-verify (``parse`` + ``verify(gold, pred)``), not by the reference's
 Hendrycks/PRM800K string normaliser: it is maintained and understands LaTeX, intervals, sets, matrices,
@@ -16,9 +13,10 @@ inline math may not span lines.
 Time bound (an RL step must never stall on one sample). A model can box ``9^{9^{9^{9}}}``, ``(10^6)!`` or
 ``(x+1)^{1000}``; sympy then computes for minutes or hours. Three layers:
 
-1. Cheap guards on the extracted answer before sympy sees it: a length cap (``too_long``), a brace-depth cap
-   and a refusal of numeric power towers, factorials and binomials too large to be a sensible answer
-   (``too_complex``). They turn the known pathological families into microsecond rejections.
+1. Cheap guards on the extracted answer before sympy sees it: a length cap (``too_long``), and
+   :func:`lcpo.algo.answers.too_complex`'s brace-depth cap and refusal of numeric power towers, factorials and
+   binomials too large to be a sensible answer (``too_complex``). They turn the known pathological families into
+   microsecond rejections.
 2. Every verification runs in the main thread of a process (the caller's, or a grading worker's) under our own
    ``ITIMER_REAL`` timer, which raises a ``BaseException`` that math-verify's ``except Exception`` cannot
    swallow. math-verify's own ``signal.alarm`` timeouts are disabled: they take whole seconds, would cancel our
@@ -37,7 +35,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import multiprocessing
 import multiprocessing.util
 import os
@@ -55,42 +52,25 @@ from pebble import ProcessExpired, ProcessPool
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
+from lcpo.algo.answers import CHOICE_LETTERS, KINDS, choice_letter, locate_answer, too_complex
+
 __all__ = [
-    "CHOICE_LETTERS",
     "REASONS",
     "GradeResult",
     "Grader",
-    "extract_answer",
-    "extract_boxed",
     "grade",
     "grade_choice",
     "grade_choice_detailed",
     "grade_detailed",
+    "grade_exact_detailed",
     "verify_answer",
 ]
 
 #: Every reason a ``GradeResult`` can carry.
 REASONS = ("ok", "wrong", "no_think", "no_boxed", "too_long", "too_complex", "timeout", "parse_error", "bad_input")
-#: Option letters accepted by default: GPQA/MMLU use A-D, LSAT A-E, MMLU-Pro A-J.
-CHOICE_LETTERS = "ABCDEFGHIJ"
 
-THINK_END = "</think>"
-_MAX_BRACE_DEPTH = 16  # real answers nest 3-5 deep; latex2sympy recurses per level
-_MAX_EXPONENT = 1e6  # 2^{10^6} verifies in about 0.5 s; 9^{9^9} never finishes
-_MAX_FACTORIAL = 1e5  # (10^5)! about 0.3 s, (10^6)! about 8 s
 _WORKER_GRACE_S = 2.0  # a worker times each answer out itself; this covers the round trip or a hang in C
-
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
-_BOX_ARG_RE = re.compile(r"\s*(\{)|\s+([^\s$]+)")  # "{...}" or Hendrycks' "\boxed 5"
-_BRACE_RE = re.compile(r"\\.|[{}]", re.S)  # "\{", "\}" and "\\" are skipped as escapes
 _DELIMITED_RE = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
-_NUM = r"\d+(?:\.\d+)?"
-_TOWER = rf"{_NUM}(?:\s*\^\s*\{{?\s*[-+]?\s*{_NUM})*"  # 9, 10^{10}, 9^{9^{9  (closing braces follow)
-_EXPONENT_RE = re.compile(rf"\^\s*\{{?\s*[-+]?\s*({_TOWER})")
-_FACTORIAL_RE = re.compile(rf"({_TOWER})[\s)}}]*!")
-_BINOM_RE = re.compile(rf"binom\s*\{{?\s*({_TOWER})")
-_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
-_CHOICE_RE = re.compile(r"\(?\s*([A-Za-z])\s*\)?\s*[.:]?")
 
 # We disable math-verify's signal timeouts on purpose (see module docstring); its warning would say otherwise.
 for _name in ("math_verify.parser", "math_verify.grader"):
@@ -104,90 +84,6 @@ class GradeResult:
     correct: bool
     reason: str
     answer: str | None = None
-
-
-# --------------------------------------------------------------------------------------------- extraction
-
-
-def extract_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed``/``\\fbox`` in ``text``; None if there is none or it is never closed.
-
-    Braces are matched with a counter (nested ``\\frac{1}{2}`` and 10k levels alike, linear time); escaped
-    ``\\{``/``\\}`` are skipped so ``\\left\\{ ... \\right.`` does not unbalance the count.
-    """
-    last = None
-    for last in _BOX_RE.finditer(text):
-        pass
-    if last is None:
-        return None
-    arg = _BOX_ARG_RE.match(text, last.end())
-    if arg is None:
-        return None
-    if arg.group(2) is not None:
-        return arg.group(2)
-    start, depth = arg.end(), 1
-    for token in _BRACE_RE.finditer(text, start):
-        if token.group() == "{":
-            depth += 1
-        elif token.group() == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start : token.start()]
-    return None
-
-
-def _locate_answer(response: str, require_think: bool) -> tuple[str | None, str]:
-    """The graded answer, or None and the reason there is none (``no_think`` or ``no_boxed``)."""
-    if require_think:
-        end = response.find(THINK_END)
-        if end < 0:
-            return None, "no_think"
-        response = response[end + len(THINK_END) :]
-    answer = extract_boxed(response)
-    return (None, "no_boxed") if answer is None else (answer, "ok")
-
-
-def extract_answer(response: str, require_think: bool = True) -> str | None:
-    """The answer that would be graded: last box after the first ``</think>`` (or anywhere without thinking)."""
-    return _locate_answer(response, require_think)[0]
-
-
-# --------------------------------------------------------------------------------------------- guards
-
-
-def _max_brace_depth(text: str) -> int:
-    depth = deepest = 0
-    for token in _BRACE_RE.finditer(text):
-        if token.group() == "{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token.group() == "}":
-            depth -= 1
-    return deepest
-
-
-def _tower_value(tower: str) -> float:
-    """Value of a numeric power tower such as ``10^{10`` (signs ignored: 10^{-10^{10}} is as costly), or inf."""
-    numbers = [float(n) for n in re.findall(_NUM, tower)]
-    value = numbers[-1]
-    for base in reversed(numbers[:-1]):
-        if value > _MAX_EXPONENT:
-            return math.inf
-        try:
-            value = base**value
-        except OverflowError:
-            return math.inf
-    return value
-
-
-def _too_complex(answer: str) -> bool:
-    """True for answers sympy could spend minutes on and no sensible problem has (huge powers, factorials)."""
-    return (
-        _max_brace_depth(answer) > _MAX_BRACE_DEPTH
-        or any(_tower_value(m.group(1)) > _MAX_EXPONENT for m in _EXPONENT_RE.finditer(answer))
-        or any(_tower_value(m.group(1)) > _MAX_FACTORIAL for m in _FACTORIAL_RE.finditer(answer))
-        or any(_tower_value(m.group(1)) > _MAX_FACTORIAL for m in _BINOM_RE.finditer(answer))
-    )
 
 
 # --------------------------------------------------------------------------------------------- verification
@@ -368,12 +264,12 @@ def grade_detailed(
     gold = _check_gold(gold)
     if not isinstance(response, str) or not gold.strip():
         return GradeResult(False, "bad_input")
-    answer, reason = _locate_answer(response, require_think)
+    answer, reason = locate_answer(response, require_think)
     if answer is None:
         return GradeResult(False, reason)
     if len(answer) > max_answer_chars:
         return GradeResult(False, "too_long", answer)
-    if _too_complex(answer):
+    if too_complex(answer):
         return GradeResult(False, "too_complex", answer)
     reason = _verify_reason(_as_math(answer), _as_math(gold), ("latex", "expr"), 6, True, timeout_s)
     return GradeResult(reason == "ok", reason, answer)
@@ -393,12 +289,6 @@ def grade(
     ).correct
 
 
-def _choice_letter(text: str) -> str | None:
-    """``B``, ``(B)``, ``B.``, ``\\text{B}``, ``$b$`` -> ``"B"``; anything else -> None."""
-    match = _CHOICE_RE.fullmatch(_TEXT_CMD_RE.sub(r"\1", text).replace("$", "").strip())
-    return match.group(1).upper() if match else None
-
-
 def grade_choice_detailed(
     response: str, gold_letter: str, *, require_think: bool = True, letters: str = CHOICE_LETTERS
 ) -> GradeResult:
@@ -406,15 +296,15 @@ def grade_choice_detailed(
 
     A gold that is not one of ``letters`` raises ``ValueError`` (a data bug that would silently zero the reward).
     """
-    gold = _choice_letter(_check_gold(gold_letter))
+    gold = choice_letter(_check_gold(gold_letter))
     if gold is None or gold not in letters.upper():
         raise ValueError(f"gold_letter must be one of {letters!r}, got {gold_letter!r}")
     if not isinstance(response, str):
         return GradeResult(False, "bad_input")
-    answer, reason = _locate_answer(response, require_think)
+    answer, reason = locate_answer(response, require_think)
     if answer is None:
         return GradeResult(False, reason)
-    letter = _choice_letter(answer)
+    letter = choice_letter(answer)
     if letter is None:
         return GradeResult(False, "parse_error", answer)
     return GradeResult(letter == gold, "ok" if letter == gold else "wrong", answer)
@@ -427,12 +317,26 @@ def grade_choice(
     return grade_choice_detailed(response, gold_letter, require_think=require_think, letters=letters).correct
 
 
+def grade_exact_detailed(response: str, gold: str, *, require_think: bool = True) -> GradeResult:
+    """The final boxed text against ``gold`` as strings (surrounding spaces ignored): no parsing, no time bound."""
+    gold = _check_gold(gold)
+    if not isinstance(response, str) or not gold.strip():
+        return GradeResult(False, "bad_input")
+    answer, reason = locate_answer(response, require_think)
+    if answer is None:
+        return GradeResult(False, reason)
+    right = answer.strip() == gold.strip()
+    return GradeResult(right, "ok" if right else "wrong", answer)
+
+
 @dataclass(frozen=True)
 class Grader:
     """The grading settings of a task in one picklable object, so rewards, evaluation and workers agree.
 
-    ``kind`` is ``"math"`` (math-verify equivalence) or ``"choice"`` (boxed option letter). ``workers`` is the
-    number of processes :meth:`grade_many` spreads a batch over (0: grade in this process, one by one).
+    ``kind`` is ``"math"`` (math-verify equivalence), ``"choice"`` (boxed option letter) or ``"exact"`` (the boxed
+    text equals the gold, spaces aside: for generated tasks whose answers have one spelling, such as the synthetic
+    task's digits; it needs no timer and no workers, so a verdict never depends on how busy the machine is).
+    ``workers`` is the number of processes :meth:`grade_many` spreads a math batch over (0: grade in this process).
     """
 
     kind: str = "math"
@@ -442,14 +346,16 @@ class Grader:
     workers: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("math", "choice"):
-            raise ValueError(f"Grader.kind must be 'math' or 'choice', got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"Grader.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.timeout_s <= 0 or self.max_answer_chars <= 0 or self.workers < 0:
             raise ValueError("Grader.timeout_s and Grader.max_answer_chars must be > 0, Grader.workers >= 0")
 
     def detailed(self, response: str, gold: str) -> GradeResult:
         if self.kind == "choice":
             return grade_choice_detailed(response, gold, require_think=self.require_think)
+        if self.kind == "exact":
+            return grade_exact_detailed(response, gold, require_think=self.require_think)
         return grade_detailed(
             response,
             gold,
@@ -472,7 +378,7 @@ class Grader:
         for gold in golds:
             _check_gold(gold)
         pairs = list(zip(responses, golds))
-        if self.workers == 0 or len(pairs) < 2:
+        if self.workers == 0 or len(pairs) < 2 or self.kind == "exact":
             return [self.detailed(r, g) for r, g in pairs]
         pool = _pool(self.workers)
         size = max(1, -(-len(pairs) // (4 * self.workers)))  # about four chunks per worker balances the load

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from lcpo.algo.rewards import (
-    Reward, RewardInputs, by_mode, cosine, dapo_overlong, kimi_length, lcpo_exact, lcpo_max,
+    Reward, by_mode, cosine, dapo_overlong, kimi_length, lcpo_exact, lcpo_max,
 )
 
 from lcpo.config.checks import in_range, one_of, positive

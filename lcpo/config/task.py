@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from lcpo.algo.answers import KINDS
 from lcpo.config.checks import one_of, positive
 
 #: File tasks by suffix: JSON lines, a JSON list (the reference's test sets), parquet (plain or verl rows).
@@ -59,7 +60,8 @@ class SyntheticTaskConfig:
 class TaskConfig:
     """Where problems come from (the synthetic task, or a JSONL/JSON/parquet file of problems, multiple choice or the
     reference's verl rows, detected by their columns) and
-    how their answers are graded: ``grader`` (math-verify or option letter), ``require_think`` (the answer must
+    how their answers are graded: ``grader`` (``math``: math-verify, ``choice``: option letter, ``exact``: the same
+    string, which the synthetic task's one-spelling answers use), ``require_think`` (the answer must
     follow ``</think>``), ``grading_workers`` (processes that grade a batch in parallel; 0 grades in this
     process) and ``grading_timeout_s`` (the most one answer may take). ``sampling`` is how training walks a file's
     problems: ``epochs`` (shuffled epochs without replacement, seeded and resumable, as the reference does) or
@@ -80,7 +82,7 @@ class TaskConfig:
         one_of("task.name", self.name, ("synthetic", *FILE_FORMATS))
         one_of("task.kind", self.kind, ("auto", "math", "choice"))
         one_of("task.sampling", self.sampling, SAMPLINGS)
-        one_of("task.grader", self.grader, ("math", "choice"))
+        one_of("task.grader", self.grader, KINDS)
         positive("task.grading_workers", self.grading_workers, allow_zero=True)
         positive("task.grading_timeout_s", self.grading_timeout_s)
         if self.name != "synthetic":

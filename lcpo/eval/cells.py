@@ -10,11 +10,11 @@ import torch
 
 from lcpo.algo import metrics
 from lcpo.algo.budgets import BudgetSpec, Mode
-from lcpo.algo.grading import Grader
 from lcpo.config import FORCED, EvalGrid, RolloutConfig
 from lcpo.eval.plan import Cell
 from lcpo.eval.rows import EvalRow
 from lcpo.rollout.base import Completion, RolloutEngine
+from lcpo.tasks.choices import grade_problems
 from lcpo.tasks.prompts import PromptBuilder
 
 
@@ -102,13 +102,7 @@ def data_source(cell: Cell) -> str:
 
 
 def grade(cell: Cell, groups: list[list[Completion]]) -> list[list[bool]]:
-    """Per-sample correctness, each problem by its grader; every grader's share of the cell goes in one batch."""
-    by_grader: dict[Grader, list[tuple[int, int]]] = {}
-    for i, problem in enumerate(cell.problems):
-        by_grader.setdefault(cell.task.grader_for(problem), []).extend((i, j) for j in range(len(groups[i])))
-    correct = [[False] * len(g) for g in groups]
-    for grader, cells in by_grader.items():
-        grades = grader.grade_many([groups[i][j].text for i, j in cells], [cell.problems[i].answer for i, _ in cells])
-        for (i, j), grade_ in zip(cells, grades):
-            correct[i][j] = grade_.correct
-    return correct
+    """Per-sample correctness, by the same rule training's rewards use (choice problems by their option letter)."""
+    flat = [(problem, completion.text) for problem, group in zip(cell.problems, groups) for completion in group]
+    results = iter(grade_problems(cell.task.grader, [text for _, text in flat], [problem for problem, _ in flat]))
+    return [[next(results).correct for _ in group] for group in groups]

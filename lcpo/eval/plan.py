@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from lcpo.algo.budgets import Mode
@@ -23,9 +23,6 @@ class EvalTask:
     @property
     def name(self) -> str:
         return self.task.name
-
-    def grader_for(self, problem: Problem) -> Grader:
-        return replace(self.grader, kind="choice") if problem.is_choice else self.grader
 
 
 @dataclass(frozen=True)

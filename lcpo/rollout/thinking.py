@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from lcpo.algo.grading import THINK_END
+from lcpo.algo.answers import THINK_END
 from lcpo.rollout.base import Completion
 
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import replace
 from typing import Sequence
 
-from lcpo.algo.grading import CHOICE_LETTERS, Grader, GradeResult
+from lcpo.algo.answers import CHOICE_LETTERS
+from lcpo.algo.grading import Grader, GradeResult
 from lcpo.tasks.base import Problem
 
 #: ``A. text`` / ``A) text`` on lines of their own.

@@ -16,7 +16,8 @@ import torch
 
 from lcpo.algo.batching import pack, pack_response_logprobs
 from lcpo.algo.budgets import BudgetSpec
-from lcpo.algo.grading import THINK_END, Grader
+from lcpo.algo.answers import THINK_END
+from lcpo.algo.grading import Grader
 from lcpo.algo.losses import group_advantages
 from lcpo.tasks.prompts import PromptBatch
 from lcpo.algo.rewards import Reward, RewardInputs

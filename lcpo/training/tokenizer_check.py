@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from lcpo.algo.budgets import BudgetSpec, Mode
-from lcpo.algo.grading import THINK_END, extract_answer
+from lcpo.algo.answers import THINK_END, extract_answer
 from lcpo.rollout.tokens import encode_prompts
 from lcpo.tasks.base import Problem
 from lcpo.tasks.prompts import PromptBuilder

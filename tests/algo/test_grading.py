@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from lcpo.algo import grading
+from lcpo.algo.answers import extract_boxed
 from lcpo.algo.grading import (
     GradeResult,
     Grader,
-    extract_answer,
-    extract_boxed,
     grade,
     grade_choice,
     grade_choice_detailed,
@@ -32,38 +31,6 @@ LIMIT_S = 3.0  # every pathological input must come back within this (timeouts b
 
 def think(answer: str) -> str:
     return f"<think>Let me work it out... maybe \\boxed{{999}}.</think> The answer is {answer}."
-
-
-# --------------------------------------------------------------------------------------------- extraction
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        (r"\boxed{5}", "5"),
-        (r"\boxed{\frac{1}{2}}", r"\frac{1}{2}"),
-        (r"a \boxed{1} b \boxed{\sqrt{\frac{1}{2}}} c", r"\sqrt{\frac{1}{2}}"),
-        (r"\fbox{7}", "7"),
-        (r"\boxed 5$ done", "5"),
-        (r"\boxed {x+1}", "x+1"),
-        (r"\boxed{\left\{ 1, 2 \right.}", r"\left\{ 1, 2 \right."),  # escaped brace does not count
-        (r"\boxed{1} then \boxed{2", None),  # last box never closed (truncated output)
-        (r"\boxedfoo{3}", None),
-        ("no box here", None),
-        ("", None),
-    ],
-)
-def test_extract_boxed(text: str, expected: str | None) -> None:
-    assert extract_boxed(text) == expected
-
-
-def test_extract_answer_uses_last_box_after_first_think_end() -> None:
-    response = r"<think>\boxed{1}</think> \boxed{2} </think> \boxed{3}"
-    assert extract_answer(response) == "3"
-    assert extract_answer(r"<think>\boxed{1}</think> no box") is None
-    assert extract_answer(r"<think>a</think> \boxed{2} </think> no box after the second") == "2"
-    assert extract_answer(r"\boxed{4}") is None
-    assert extract_answer(r"\boxed{4}", require_think=False) == "4"
 
 
 # --------------------------------------------------------------------------------------------- math grading
@@ -160,6 +127,17 @@ def test_grader_dispatch() -> None:
     assert Grader(max_answer_chars=3).detailed(think(r"\boxed{1234}"), "1234").reason == "too_long"
     with pytest.raises(ValueError):
         Grader(kind="essay")
+
+
+def test_exact_grader_compares_strings_without_a_clock(monkeypatch) -> None:
+    """The synthetic task's grader: same string (spaces aside) or wrong; math-verify and its timer never run, so a
+    verdict cannot depend on the machine's load."""
+    monkeypatch.setattr(grading, "_verify_reason", lambda *a: pytest.fail("exact grading must not call math-verify"))
+    exact = Grader(kind="exact", workers=2, timeout_s=1e-9)
+    results = exact.grade_many([think(r"\boxed{ 6 }"), think(r"\boxed{06}"), r"\boxed{6}", think("6")], ["6"] * 4)
+    assert [(r.correct, r.reason) for r in results] == [(True, "ok"), (False, "wrong"), (False, "no_think"),
+                                                         (False, "no_boxed")]
+    assert exact.detailed(None, "6").reason == "bad_input"  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------- bad input

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lcpo import bench
-from lcpo.bench import memory, optimum, race, stops
+from lcpo.bench import optimum, race, stops
 from lcpo.eval.optimum import best_lines, stop_chance
 from lcpo.algo.budgets import BudgetSpec
 from lcpo.config import RewardConfig, TinyModelConfig
