@@ -87,6 +87,18 @@ def remove_unused_run_folder() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def print_page(text: str) -> None:
+    """Prints a help page; a reader that stops early (``--help | head``) ends it quietly, not with a traceback.
+
+    Python's documented recipe: once the pipe is closed, stdout points at devnull so the flush at exit cannot
+    raise ``BrokenPipeError`` again.
+    """
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def cli_boundary(prog: str) -> Callable[[F], F]:
     """Decorates a plain ``main(argv)``: user errors print one line and exit with status 1."""
 

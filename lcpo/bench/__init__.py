@@ -13,38 +13,21 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any, Sequence
 
-from lcpo.errors import cli_boundary
+from lcpo.errors import cli_boundary, print_page
+
+#: Subcommands, each a module of this package with a ``main(argv)``; without one, ``steps`` runs.
+SUBCOMMANDS = ("memory", "plan", "race", "optimum", "stops")
 
 
 @cli_boundary("lcpo-bench")
 def main(argv: Sequence[str] | None = None) -> Any:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["-h"], ["--help"]):
-        print("usage: python -m lcpo.bench [memory|race|optimum|stops] [options]  (each takes --help)\n\n" + __doc__)
+        print_page(f"usage: python -m lcpo.bench [{'|'.join(SUBCOMMANDS)}] [options]  (each takes --help)\n\n{__doc__}")
         return None
-    if args and args[0] == "memory":
-        from lcpo.bench.memory import main as memory
-
-        return memory(args[1:])
-    if args and args[0] == "plan":
-        from lcpo.bench.plan import main as plan
-
-        return plan(args[1:])
-    if args and args[0] == "race":
-        from lcpo.bench.race import main as race
-
-        return race(args[1:])
-    if args and args[0] == "optimum":
-        from lcpo.bench.optimum import main as optimum
-
-        return optimum(args[1:])
-    if args and args[0] == "stops":
-        from lcpo.bench.stops import main as stops
-
-        return stops(args[1:])
-    from lcpo.bench.steps import main as steps
-
-    return steps(args)
+    name, rest = (args[0], args[1:]) if args and args[0] in SUBCOMMANDS else ("steps", args)
+    return importlib.import_module(f"lcpo.bench.{name}").main(rest)

@@ -29,7 +29,7 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
 from lcpo.config import CONF_DIR, SCHEMAS, compose_config, to_schema, validate
-from lcpo.errors import USER_ERRORS, full_error
+from lcpo.errors import USER_ERRORS, full_error, print_page
 
 #: Flags a checked command line may carry (any other Hydra flag, e.g. ``--cfg job``, skips the checks).
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -45,7 +45,7 @@ def preflight(name: str, prog: str, argv: list[str] | None = None) -> list[str]:
     if any(a in ("-h", "--help") for a in args):
         from lcpo.cli.help import render
 
-        print(render(name, prog))
+        print_page(render(name, prog))
         raise SystemExit(0)
     try:
         args = check_command_line(name, args)

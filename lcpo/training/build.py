@@ -200,15 +200,16 @@ def build_loggers(cfg: TrainConfig, out: Path) -> list:
         except ImportError:
             log.warning("wandb is not installed; logging to CSV only")
         else:
-            loggers.append(
-                L.pytorch.loggers.WandbLogger(
-                    save_dir=str(out),
-                    project=cfg.logger.project,
-                    group=cfg.logger.group,
-                    name=cfg.logger.name,
-                    offline=cfg.logger.wandb_mode != "online",
-                )
+            wandb_logger = L.pytorch.loggers.WandbLogger(
+                save_dir=str(out),
+                project=cfg.logger.project,
+                group=cfg.logger.group,
+                name=cfg.logger.name,
+                offline=cfg.logger.wandb_mode != "online",
             )
+            # Lightning always passes anonymous=None, which wandb warns has no effect on every run: leave it out.
+            wandb_logger._wandb_init.pop("anonymous", None)
+            loggers.append(wandb_logger)
     return loggers
 
 

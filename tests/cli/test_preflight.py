@@ -120,6 +120,16 @@ def test_help_lists_groups_choices_and_common_keys(tmp_path):
     assert "experiment" not in render("evaluate", "lcpo-evaluate")
 
 
+@pytest.mark.parametrize("module", ["lcpo.train", "lcpo.bench"])
+def test_help_into_a_closed_pipe_ends_quietly(module):
+    """``--help | head -1``: the reader has gone when the page is written; no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", module, "--help"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc.stdout.close()
+    stderr = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 0 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 def test_ckpt_path_auto_alone_continues_in_the_same_folder(tmp_path):
     from conftest import FAST_TRAIN
 

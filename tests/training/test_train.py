@@ -190,13 +190,16 @@ def test_mixed_modes_log_every_metric(compose_train, tmp_path):
 
 
 @pytest.mark.slow
-def test_each_run_in_one_process_gets_its_own_wandb_run(compose_train, tmp_path):
-    """Sweep jobs and the demo's stages run in one process: the second must not log into the first's wandb run."""
+def test_each_run_in_one_process_gets_its_own_wandb_run(compose_train, tmp_path, capfd):
+    """Sweep jobs and the demo's stages run in one process: the second must not log into the first's wandb run.
+    Offline wandb stays quiet: no banner, no warning about settings lcpo never asked for."""
     pytest.importorskip("wandb")
     for name in ("first", "second"):
         run(compose_train("trainer.max_steps=1", "logger=default", output_dir=tmp_path / name))
     for name in ("first", "second"):
         assert len(list((tmp_path / name / "wandb").glob("offline-run-*"))) == 1, name
+    console = "".join(capfd.readouterr())
+    assert "wandb:" not in console, console
 
 
 def test_one_step_count_everywhere(compose_train, tmp_path):
