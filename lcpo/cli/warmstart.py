@@ -59,13 +59,17 @@ class TraceTask(Protocol):
         stop_after: int | None = None,
     ) -> str: ...
 
+    def short_lines(self, problem: Problem, checks: Sequence[int], budget: BudgetSpec | None) -> list[bool]: ...
+
 
 @dataclass
 class TraceStream(IterableDataset):
     """Endless padded SFT batches: budgeted prompt (no loss) + trace + EOS (loss), right-padded.
 
-    The budget, the check lines and the early stops come from separate draws, so a trace's length never depends on
-    the budget in its prompt; what its lines say may (the synthetic task's countdown).
+    The budget and the check lines come from separate draws, so how verbose a trace is never depends on the budget
+    in its prompt. Early stops come two ways: ``stop_share`` of the traces stop at a random line whatever the budget,
+    and after every line whose count shows that the steps left no longer fit (``TraceTask.short_lines``) a trace
+    wraps up with probability ``stop_when_short``, the way a reasoning model has some sense of running out of room.
     """
 
     task: TraceTask
@@ -76,6 +80,7 @@ class TraceStream(IterableDataset):
     verbosity: tuple[int, int]
     seed: int = 0
     stop_share: float = 0.0
+    stop_when_short: float = 0.0
 
     def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
@@ -88,6 +93,8 @@ class TraceStream(IterableDataset):
         lines_before_last_step = steps - 1 + sum(checks[:-1])
         if rng.random() < self.stop_share and lines_before_last_step > 0:
             stop_after = rng.randint(1, lines_before_last_step)
+        elif self.stop_when_short:
+            stop_after = first_stop(self.task.short_lines(problem, checks, spec), self.stop_when_short, rng)
         response = self.task.trace(problem, checks=checks, budget=spec, stop_after=stop_after)
         return self._encode(prompt), self._encode(response) + [self.tokenizer.eos_token_id]
 
@@ -104,6 +111,15 @@ class TraceStream(IterableDataset):
         rng = random.Random(self.seed)
         while True:
             yield self.batch(rng)
+
+
+def first_stop(short: Sequence[bool], chance: float, rng: random.Random) -> int | None:
+    """Lines written before the trace ends its thinking: after each short line (the steps left no longer fit the
+    budget) it wraps up with probability ``chance``; None if it never does."""
+    for i, is_short in enumerate(short):
+        if is_short and rng.random() < chance:
+            return i + 1
+    return None
 
 
 def scatter_checks(total: int, steps: int, rng: random.Random) -> list[int]:
@@ -160,7 +176,7 @@ def run_warmstart(
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     stream = TraceStream(
         task, build_prompt, budgets, tokenizer, cfg.batch_size, (cfg.min_verbosity, cfg.max_verbosity), cfg.seed,
-        cfg.stop_share,
+        cfg.stop_share, cfg.stop_when_short,
     )
     trainer = L.Trainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",

@@ -21,7 +21,10 @@ class WarmstartConfig:
     budgets taught by RL must overlap it). ``stop_share`` of the traces end early, at a uniformly drawn line before
     their last step, and answer from the partial sum: the warm-started model then stops early now and then, at
     random and whatever its budget, which is the exploration LCPO needs to learn to stop when a budget is too small
-    to finish. The learning rate matters for the tiny model (docs/measurements.md).
+    to finish. ``stop_when_short`` is the chance that a trace ends its thinking after a line whose countdown shows
+    that the steps left no longer fit the budget (checked line by line): a model that knows roughly when to wrap
+    up, not when it pays, since it stops as readily on a one-token overrun as on a fifty-token one and only with
+    that chance. The learning rate matters for the tiny model (docs/measurements.md).
     """
 
     steps: int = 1500
@@ -34,6 +37,7 @@ class WarmstartConfig:
     min_verbosity: int = 0
     max_verbosity: int = 6
     stop_share: float = 0.1
+    stop_when_short: float = 0.0
     seed: int = 0
     num_threads: Optional[int] = None
     progress_bar: bool = True
@@ -49,6 +53,7 @@ class WarmstartConfig:
                 f"warmstart needs 0 <= min_verbosity <= max_verbosity, got {self.min_verbosity}, {self.max_verbosity}"
             )
         in_range("warmstart.stop_share", self.stop_share, 0.0, 1.0)
+        in_range("warmstart.stop_when_short", self.stop_when_short, 0.0, 1.0)
 
 
 @dataclass

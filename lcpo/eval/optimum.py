@@ -102,10 +102,15 @@ def optimum_rows(task: SyntheticTask, reward: RewardConfig, grid: EvalGrid) -> l
     return rows
 
 
+def over_budget_shares(rows: list[EvalRow], model: str = "lcpo") -> dict[int, float]:
+    """``model``'s max-mode over-budget share at each budget: what the max-mode bar measures a model against."""
+    return {r.budget: r.over_budget_share for r in rows if r.model == model and r.mode == Mode.MAX}
+
+
 def optimum_bars(cfg: TrainConfig) -> tuple[list[EvalRow], list[dict]]:
     """The best policy's rows and its demo bars under ``cfg``'s reward, task and evaluation grid (synthetic task)."""
     task = SyntheticTask(cfg.task.synthetic)
     rows = optimum_rows(task, cfg.reward, cfg.eval)
     grid = task.length_grid(BudgetSpec(Mode.EXACT, max(cfg.eval.budgets)))
     # figures kept for reference only describe the real base model, which this stand-in is not
-    return rows, [b for b in demo_bars(rows, grid) if b["ok"] is not None]
+    return rows, [b for b in demo_bars(rows, grid, best_over=over_budget_shares(rows)) if b["ok"] is not None]

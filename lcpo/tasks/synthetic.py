@@ -113,6 +113,26 @@ class SyntheticTask:
             thinking += body + "\n"
         return thinking + tail
 
+    def short_lines(self, problem: Problem, checks: Sequence[int], budget: BudgetSpec | None) -> list[bool]:
+        """For each line of the full trace (``checks`` as in :meth:`trace`): whether, once it is written, the steps
+        left no longer fit the budget, i.e. ending the thinking after them would overrun it.
+
+        With the countdown this is what the line shows: the steps left are its label's letter (``C``: two more), each
+        a line long, and the count is the tokens left, so the steps no longer fit when ``line * steps left > count``.
+        Lines with no step left, and prompts without a budget, are never short.
+        """
+        steps = len(self.steps(problem))
+        if budget is None or budget.mode is Mode.NONE:
+            return [False] * (steps + sum(checks))
+        fixed, line = self.length_grid(budget)
+        short, written = [], 0
+        for i in range(steps):
+            for _ in range(1 + (checks[i] if i < len(checks) else 0)):
+                written += 1
+                left = steps - 1 - i
+                short.append(left > 0 and fixed + line * (written + left) > budget.budget)
+        return short
+
     def length_grid(self, budget: BudgetSpec | None = None) -> tuple[int, int]:
         """``(fixed, line)``: every full response is ``fixed + line * j`` tokens long, ``j`` its number of lines."""
         problem = Problem(id="A0", question="A0", answer="0", meta={"terms": (0,), "modulus": self.cfg.modulus})

@@ -16,14 +16,17 @@ def test_fast_demo_writes_a_valid_report(tmp_path):
                "eval.samples=1", "eval.max_mode_cap=40", "rollout.max_new_tokens=40"])
     report = json.loads((out / "report.json").read_text())
     rows = report["rows"]
-    assert {r["model"] for r in rows} == {"base", "lcpo", "s1"}
-    for model in ("base", "lcpo"):
-        for mode in ("exact", "max"):
-            budgets = sorted(r["budget"] for r in rows if r["model"] == model and r["mode"] == mode)
-            assert budgets == [32, 41, 50, 59, 68, 77, 86, 95]
+    assert {r["model"] for r in rows} == {"base", "lcpo-exact", "lcpo-max", "s1"}
+    # the paper's protocol: L1-Exact in exact mode, L1-Max in max mode, the base in both
+    for model, mode in (("base", "exact"), ("base", "max"), ("lcpo-exact", "exact"), ("lcpo-max", "max")):
+        budgets = sorted(r["budget"] for r in rows if r["model"] == model and r["mode"] == mode)
+        assert budgets == [32, 41, 50, 59, 68, 77, 86, 95]
+    assert not any((r["model"], r["mode"]) in {("lcpo-exact", "max"), ("lcpo-max", "exact")} for r in rows)
     keys = {"model", "mode", "budget", "n", "accuracy", "mean_tokens", "rel_error", "over_budget_share"}
     assert all(keys <= set(r) and r["n"] == 4 for r in rows)
-    assert {b["bar"] for b in report["bars"]} >= {"lcpo exact: mean |rel_error|", "lcpo max: worst over_budget_share"}
+    over = "lcpo max: over_budget_share - the best policy's, worst budget"
+    assert {b["bar"] for b in report["bars"]} >= {"lcpo exact: mean |rel_error|", over}
+    assert [b["bar"] for b in report["base_bars"]] == [b["bar"] for b in report["bars"]]  # the base, bar by bar
     assert any(b["bar"].startswith("budget 32: lcpo exact - s1") for b in report["bars"])
     best = {b["bar"]: b for b in report["best_policy_bars"]}  # the reward's own optimum, for comparison
     assert best["lcpo exact: mean |rel_error|"]["value"] < 0.2 and not any(k.startswith("budget 32") for k in best)

@@ -11,7 +11,7 @@ from lcpo.config import PromptConfig, SyntheticTaskConfig, TinyModelConfig, Warm
 from lcpo.tasks.prompts import PromptBuilder
 from lcpo.tasks.synthetic import SyntheticTask
 from lcpo.models.tiny import build_tiny, build_tokenizer, load_tiny
-from lcpo.cli.warmstart import IGNORE_INDEX, TraceStream, lr_factor, run_warmstart, scatter_checks
+from lcpo.cli.warmstart import IGNORE_INDEX, TraceStream, first_stop, lr_factor, run_warmstart, scatter_checks
 
 TEMPLATE = PromptConfig(instruction="")
 
@@ -72,9 +72,37 @@ def test_hydra_entry_composes(tmp_path):
     assert run.prompt.use_chat_template is False
 
 
-def test_stop_share_is_a_share():
-    with pytest.raises(ValueError, match="warmstart.stop_share"):
-        WarmstartConfig(stop_share=1.5)
+@pytest.mark.parametrize("key", ["stop_share", "stop_when_short"])
+def test_stop_chances_are_probabilities(key):
+    with pytest.raises(ValueError, match=f"warmstart.{key}"):
+        WarmstartConfig(**{key: 1.5})
+
+
+def test_a_trace_wraps_up_after_short_lines_only():
+    """``first_stop`` ends the thinking after a short line with the given chance, never after one that fits."""
+    rng = random.Random(0)
+    assert all(first_stop([False] * 5, 1.0, rng) is None for _ in range(50))
+    assert first_stop([False, False, True, True], 1.0, rng) == 3
+    draws = [first_stop([False, True, True, False], 0.5, rng) for _ in range(2000)]
+    assert set(draws) == {None, 2, 3}
+    assert abs(draws.count(2) / 2000 - 0.5) < 0.05 and abs(draws.count(None) / 2000 - 0.25) < 0.05
+
+
+def test_the_warm_start_stops_more_often_when_the_budget_is_tight():
+    """With ``stop_when_short`` the traces stop early mostly on prompts whose budget the full solution overruns."""
+    tok = build_tokenizer()
+    build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
+    stream = TraceStream(SyntheticTask(), build, BudgetSampler(UniformBudget(30, 99), 0.0, 0.0), tok, batch_size=1,
+                         verbosity=(0, 6), stop_when_short=0.3)
+    rng = random.Random(0)
+    early = {"tight": [], "loose": []}
+    for _ in range(1000):
+        prompt, response = stream.example(rng)
+        budget = int(re.search(r"Think for (?:maximum )?(\d+)", tok.decode(prompt)).group(1))
+        if budget < 45 or budget >= 85:
+            early["tight" if budget < 45 else "loose"].append("+A" not in tok.decode(response))
+    tight, loose = (sum(early[k]) / len(early[k]) for k in ("tight", "loose"))
+    assert tight > 0.6 and loose < tight / 2, (tight, loose)
 
 
 def test_scatter_checks_spreads_the_total_over_every_gap():

@@ -140,3 +140,18 @@ def test_distinct_terms_do_not_repeat():
 def test_bad_config_is_rejected(kwargs, key):
     with pytest.raises(ValueError, match=key):
         SyntheticTaskConfig(**kwargs)
+
+
+def test_a_line_is_short_when_the_steps_left_no_longer_fit_the_budget():
+    """After each line: would writing only the steps left overrun the budget? What the count and label show."""
+    task, p = problem_with([4, 7, 5, 2])  # four steps: 13 + 10 * 4 = 53 tokens without check lines
+    assert task.short_lines(p, [0, 0, 0, 0], BudgetSpec("exact", 53)) == [False] * 4  # just fits
+    assert task.short_lines(p, [0, 0, 0, 0], BudgetSpec("exact", 52)) == [True, True, True, False]  # the last: done
+    # two check lines after the first step spend 20 tokens: by the second check the steps left no longer fit 65
+    assert task.short_lines(p, [2, 0, 0, 0], BudgetSpec("max", 65)) == [False, False, True, True, True, False]
+    assert task.short_lines(p, [2], None) == [False] * 6
+    for checks, budget in (([0, 0, 0, 0], 52), ([2, 0, 0, 0], 65)):
+        response = task.trace(p, checks, BudgetSpec("exact", budget))
+        for short, line in zip(task.short_lines(p, checks, BudgetSpec("exact", budget)), thinking_lines(response)):
+            steps_left = "ABCD".index(line[1])  # the label: D has three steps after it
+            assert short == (10 * steps_left > int(line.split(",")[1])), line  # the rule, as the line shows it
