@@ -2,12 +2,12 @@
 
 LCPO starts from a model that already reasons (the paper: DeepScaleR-1.5B) and whose length ignores budgets. The
 tiny model starts from random weights, so this stage teaches it the task and the response format on the task's
-traces (for the synthetic task: one step line per term, a random number of check lines that add nothing, a share
-of traces that stop early and answer from the partial sum, and, under ``budget_in_trace=countdown``, the tokens the
-prompt's budget would leave at the end of every line). The prompts carry budget sentences drawn independently of
-the trace's length: how many check lines a trace has and where it stops are separate draws, so the model learns
-that prompts hold budgets (and to write the countdown) while its length does not follow them. The loss covers
-response tokens only.
+traces (for the synthetic task: one step line per term, a random number of check lines that add nothing, under
+``budget_in_trace=countdown`` the tokens the prompt's budget would leave at the end of every line, and now and then
+an early stop that answers from the partial sum, more likely once the count shows that the steps left no longer
+fit). The prompts carry budget sentences drawn independently of the trace's verbosity, so the model learns that
+prompts hold budgets (and to write the countdown), and roughly when it runs out of room, while its length follows
+them only loosely: LCPO makes it follow them. The loss covers response tokens only.
 
 ``python -m lcpo.warmstart`` runs it from ``conf/warmstart.yaml``; ``run_warmstart`` is the library entry.
 """

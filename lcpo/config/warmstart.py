@@ -18,13 +18,18 @@ class WarmstartConfig:
 
     ``min_verbosity``..``max_verbosity`` (uniform) is the number of check lines a trace scatters between its steps:
     thinking that adds nothing, whose spread sets the spread of lengths the warm-started model produces (the
-    budgets taught by RL must overlap it). ``stop_share`` of the traces end early, at a uniformly drawn line before
-    their last step, and answer from the partial sum: the warm-started model then stops early now and then, at
-    random and whatever its budget, which is the exploration LCPO needs to learn to stop when a budget is too small
-    to finish. ``stop_when_short`` is the chance that a trace ends its thinking after a line whose countdown shows
-    that the steps left no longer fit the budget (checked line by line): a model that knows roughly when to wrap
-    up, not when it pays, since it stops as readily on a one-token overrun as on a fifty-token one and only with
-    that chance. The learning rate matters for the tiny model (docs/measurements.md).
+    budgets taught by RL must overlap it). Early stops, which answer from the partial sum, come two ways:
+
+    - ``stop_when_short`` (the recipe: 0.2) is the chance that a trace ends its thinking after a line whose
+      countdown shows that the steps left no longer fit the budget (checked line by line). The warm-started model
+      then knows roughly when it runs out of room, as a pretrained reasoning model does, but not when stopping
+      pays: it stops as readily on a one-token overrun as on a fifty-token one, and only now and then, so its
+      length follows the budget loosely. LCPO has to sharpen that into a policy. At 0.1 the tiny model did not
+      pick the rule up at all (docs/measurements.md).
+    - ``stop_share`` of the traces end at a uniformly drawn line before their last step, whatever the budget.
+      Random stops alone were measured not to be enough: LCPO unlearned them everywhere (docs/measurements.md).
+
+    The learning rate matters for the tiny model (docs/measurements.md).
     """
 
     steps: int = 1500
@@ -36,8 +41,8 @@ class WarmstartConfig:
     grad_clip: float = 1.0
     min_verbosity: int = 0
     max_verbosity: int = 6
-    stop_share: float = 0.1
-    stop_when_short: float = 0.0
+    stop_share: float = 0.0
+    stop_when_short: float = 0.2
     seed: int = 0
     num_threads: Optional[int] = None
     progress_bar: bool = True

@@ -22,7 +22,9 @@ so the response length moves in steps of one line.
   ended after it (``+C7=0, 23``; two digits, clamped to 0..99; ``<`` instead of the space under a maximum), the way
   a reasoning model keeps track of what it has spent (ten tokens a line, so the count falls by ten a line).
 
-The count is written whether or not the trace follows it: a warm-start trace's length ignores the budget either way.
+The count is written whether or not the trace follows it: how many lines a trace has is drawn apart from the budget,
+except that the warm-start may wrap up early after a line that shows the steps left no longer fit
+(:meth:`SyntheticTask.short_lines`, ``warmstart.stop_when_short``).
 
 Example (3 terms, countdown, one check line, exact budget 60)::
 

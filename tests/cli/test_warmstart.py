@@ -114,7 +114,7 @@ def test_scatter_checks_spreads_the_total_over_every_gap():
 
 
 def test_warmstart_trace_length_ignores_the_prompt_budget():
-    """The budget sentence, the check lines and the early stops come from separate draws."""
+    """With random stops only (``stop_share``), the budget sentence, the check lines and the stops are separate draws."""
     tok = build_tokenizer()
     build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
     stream = TraceStream(
