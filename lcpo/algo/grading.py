@@ -248,6 +248,16 @@ def _check_gold(gold: object) -> str:
 # --------------------------------------------------------------------------------------------- grading
 
 
+def _located(response: str, gold: str, require_think: bool) -> GradeResult:
+    """The answer to grade in an unfinished verdict (``answer`` set), or the verdict when there is none to grade:
+    ``bad_input`` for a response that is not a str or an empty gold, else why no answer was found."""
+    gold = _check_gold(gold)
+    if not isinstance(response, str) or not gold.strip():
+        return GradeResult(False, "bad_input")
+    answer, reason = locate_answer(response, require_think)
+    return GradeResult(False, reason, answer)
+
+
 def grade_detailed(
     response: str,
     gold: str,
@@ -261,12 +271,10 @@ def grade_detailed(
     A response that is not a str (None, bytes) or an empty gold is ``bad_input``: generation hiccups must not
     crash training. A gold that is not a str raises ``TypeError``.
     """
-    gold = _check_gold(gold)
-    if not isinstance(response, str) or not gold.strip():
-        return GradeResult(False, "bad_input")
-    answer, reason = locate_answer(response, require_think)
-    if answer is None:
-        return GradeResult(False, reason)
+    found = _located(response, gold, require_think)
+    if found.answer is None:
+        return found
+    answer = found.answer
     if len(answer) > max_answer_chars:
         return GradeResult(False, "too_long", answer)
     if too_complex(answer):
@@ -319,14 +327,11 @@ def grade_choice(
 
 def grade_exact_detailed(response: str, gold: str, *, require_think: bool = True) -> GradeResult:
     """The final boxed text against ``gold`` as strings (surrounding spaces ignored): no parsing, no time bound."""
-    gold = _check_gold(gold)
-    if not isinstance(response, str) or not gold.strip():
-        return GradeResult(False, "bad_input")
-    answer, reason = locate_answer(response, require_think)
-    if answer is None:
-        return GradeResult(False, reason)
-    right = answer.strip() == gold.strip()
-    return GradeResult(right, "ok" if right else "wrong", answer)
+    found = _located(response, gold, require_think)
+    if found.answer is None:
+        return found
+    right = found.answer.strip() == gold.strip()
+    return GradeResult(right, "ok" if right else "wrong", found.answer)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from lcpo.eval.run import evaluate_models
 from lcpo.eval.store import CellStore
 from lcpo.tasks import build_grader, build_task
 from lcpo.training.build import run as train
+from lcpo.training.console import quiet_console
 from lcpo.cli.warmstart import warmstart_from_config
 
 console = Console()
@@ -143,7 +144,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                        WarmstartRunConfig)
     for stage, experiment in STAGES:  # a bad override fails now, not after the warm-start
         stage_dir = f"output_dir={out / 'train' / stage}"
-        validate(compose_config("train", [f"experiment={experiment}", "model=tiny", stage_dir, *train_overrides]))
+        checked = validate(compose_config("train", [f"experiment={experiment}", "model=tiny", stage_dir,
+                                                    *train_overrides]))
+    logger = checked.logger
+    quiet_console(checked.trainer.verbose, logger.wandb and logger.wandb_mode == "online")
     if args.base:
         check_base(args.base, out)
     replace_folder(out)

@@ -95,8 +95,13 @@ def test_optimum_reports_which_bars_the_reward_can_pass(capsys):
     paper = bench.main(["optimum", "--json", "eval.problems=16"])
     assert json.loads(capsys.readouterr().out)["bars"] == paper["bars"]
     hard = bench.main(["optimum", "--json", "eval.problems=16", "reward.max_alpha=0.5"])
-    worst = lambda result: next(b["value"] for b in result["bars"] if b["bar"] == "lcpo max: worst over_budget_share")
-    assert worst(paper) > 0.10 >= worst(hard) == 0.0
+
+    def worst(result: dict) -> float:
+        return max(r["over_budget_share"] for r in result["rows"] if (r["model"], r["mode"]) == ("lcpo", "max"))
+
+    assert worst(paper) > 0.10 >= worst(hard) == 0.0  # a soft max budget's best policy overruns at some budgets
+    # the max-mode bar measures a model against this policy's own shares, which it meets by definition
+    assert next(b for b in paper["bars"] if b["bar"].startswith("lcpo max: over_budget"))["value"] == 0.0
     base = [r for r in paper["rows"] if r["model"] == "base"]
     assert base and all(r["accuracy"] == 1.0 for r in base)
     small = min(r["budget"] for r in paper["rows"])

@@ -8,12 +8,14 @@ from lcpo.cli import demo
 
 
 @pytest.mark.slow
-def test_fast_demo_writes_a_valid_report(tmp_path):
+def test_fast_demo_writes_a_valid_report(tmp_path, capfd):
     out = tmp_path / "demo"
     demo.main(["--out", str(out), "warmstart.steps=3", "warmstart.progress_bar=false", "model.tiny.hidden_size=32",
                "model.tiny.intermediate_size=64", "trainer.max_steps=2",
                "trainer.progress_bar=false", "trainer.num_threads=1", "logger=csv", "eval.problems=4",
                "eval.samples=1", "eval.max_mode_cap=40", "rollout.max_new_tokens=40"])
+    console = "".join(capfd.readouterr())
+    assert "GPU available" not in console and "Tip" not in console, console  # as quiet as lcpo.train
     report = json.loads((out / "report.json").read_text())
     rows = report["rows"]
     assert {r["model"] for r in rows} == {"base", "lcpo-exact", "lcpo-max", "s1"}
