@@ -33,11 +33,7 @@ callers can count timeouts, guard hits and parse failures.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing
-import multiprocessing.util
-import os
 import re
 import signal
 import threading
@@ -48,11 +44,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from pebble import ProcessExpired, ProcessPool
 
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-
-from lcpo.algo.answers import CHOICE_LETTERS, KINDS, choice_letter, locate_answer, too_complex
+from lcpo.algo.answers import (
+    CHOICE_LETTERS,
+    KINDS,
+    choice_letter,
+    locate_answer,
+    too_complex,
+)
+from lcpo.algo.pools import worker_pool
 
 __all__ = [
     "REASONS",
@@ -154,7 +156,7 @@ def _verify_reason(
     if _can_time_here():
         return _run_with_timer(lambda: _verify_here(pred, gold, match_types, precision, strict), timeout_s)
     args = (pred, gold, match_types, precision, strict, timeout_s)
-    future = _pool(1).schedule(_verify_reason, args=args, timeout=timeout_s + _WORKER_GRACE_S)
+    future = worker_pool(1, __name__).schedule(_verify_reason, args=args, timeout=timeout_s + _WORKER_GRACE_S)
     try:
         return future.result()
     except (FutureTimeout, ProcessExpired):
@@ -164,55 +166,6 @@ def _verify_reason(
 def _can_time_here() -> bool:
     """Our timer needs signals, which only the main thread of a process receives."""
     return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-
-
-# --------------------------------------------------------------------------------------------- worker pool
-
-_POOLS: dict[int, ProcessPool] = {}
-_POOL_LOCK = threading.Lock()
-#: How pool workers start: from a forkserver (clean and quick) unless this process was itself forked from one
-#: that may own the forkserver, which only its starter can manage; then by spawning.
-_START_METHOD = ["forkserver"]
-_FINALIZER_PID = [0]
-
-
-def _pool(workers: int) -> ProcessPool:
-    """A process pool of ``workers`` graders, started once per size and kept for the life of the process.
-
-    Workers fork from a forkserver that has imported only this module: never from the trainer itself, whose
-    threads (and CUDA context) a forked child must not inherit.
-    """
-    with _POOL_LOCK:
-        pool = _POOLS.get(workers)
-        if pool is None or not pool.active:
-            context = multiprocessing.get_context(_START_METHOD[0])
-            if _START_METHOD[0] == "forkserver":
-                context.set_forkserver_preload([__name__])
-            pool = _POOLS[workers] = ProcessPool(max_workers=workers, context=context)
-            if _FINALIZER_PID[0] != os.getpid():  # multiprocessing children exit without running atexit hooks
-                multiprocessing.util.Finalize(None, _close_pools, exitpriority=0)
-                _FINALIZER_PID[0] = os.getpid()
-        return pool
-
-
-def _forget_pools_after_fork() -> None:
-    # A forked child (e.g. a DataLoader worker) inherits the pool objects but not their manager threads: it must
-    # start pools of its own rather than queue work no thread will ever send, and cannot use its parent's
-    # forkserver.
-    _POOLS.clear()
-    _START_METHOD[0] = "spawn"
-
-
-os.register_at_fork(after_in_child=_forget_pools_after_fork)
-
-
-@atexit.register
-def _close_pools() -> None:
-    """Stops this process's pools, so that neither the interpreter nor a multiprocessing parent waits on them."""
-    for pool in _POOLS.values():
-        pool.stop()
-        pool.join(timeout=5)
-    _POOLS.clear()
 
 
 def verify_answer(
@@ -385,7 +338,7 @@ class Grader:
         pairs = list(zip(responses, golds))
         if self.workers == 0 or len(pairs) < 2 or self.kind == "exact":
             return [self.detailed(r, g) for r, g in pairs]
-        pool = _pool(self.workers)
+        pool = worker_pool(self.workers, __name__)
         size = max(1, -(-len(pairs) // (4 * self.workers)))  # about four chunks per worker balances the load
         chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
         futures = [
