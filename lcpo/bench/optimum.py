@@ -51,6 +51,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for col in ("bar", "value", "target", "result"):
         bars.add_column(col)
     for b in results:
-        bars.add_row(b["bar"], f"{b['value']:+.3f}", b["target"], {True: "pass", False: "FAIL", None: ""}[b["ok"]])
+        bars.add_row(b["bar"], f"{b['value']:+.3f}", b["target"], "pass" if b["ok"] else "FAIL")
     console.print(bars)
     return {"rows": rows, "bars": results}

@@ -74,7 +74,7 @@ def show(rows: Sequence[EvalRow], results: Sequence[dict], timings: dict[str, fl
         checks.add_column(col)
     by_name = [{b["bar"]: b for b in other} for other in (base, best)]
     for b in results:
-        verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: ""}[b["ok"]]
+        verdict = "[green]pass[/green]" if b["ok"] else "[red]FAIL[/red]"
         value = f"{b['value']:+.3f}" + (f" ({b['where']})" if b.get("where") else "")
         others = [named.get(b["bar"]) for named in by_name]
         checks.add_row(b["bar"], value, b["target"], verdict,

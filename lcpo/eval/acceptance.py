@@ -1,8 +1,7 @@
 """The demo's acceptance bars, computed from evaluation report rows: what "LCPO controls the trade-off" means.
 
-Each bar is a plain dict (name, measured value, target, pass/fail or None for figures shown for reference), so the
-report stores them next to the rows they were computed from. Pure functions over rows (:class:`EvalRow`): no
-models, no config.
+Each bar is a plain dict (name, measured value, target, pass/fail), so the report stores them next to the rows they
+were computed from. Pure functions over rows (:class:`EvalRow`): no models, no config.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from lcpo.algo.metrics import pearson
 from lcpo.eval.rows import EvalRow, group_rows
 
 
-def bar(name: str, value: float, target: str, ok: bool | None, where: str = "") -> dict:
-    """One bar: ``ok`` is None for a figure reported for reference only; ``where`` says where a worst case was."""
-    out = {"bar": name, "value": float(value), "target": target, "ok": None if ok is None else bool(ok)}
+def bar(name: str, value: float, target: str, ok: bool, where: str = "") -> dict:
+    """One bar: its measured value, the target and whether it is met; ``where`` says where a worst case was."""
+    out = {"bar": name, "value": float(value), "target": target, "ok": bool(ok)}
     return {**out, "where": where} if where else out
 
 
@@ -92,8 +91,8 @@ def over_budget_bar(maxed: Sequence[EvalRow], best_over: Mapping[int, float] | N
     if best_over is None:
         worst = max(r.over_budget_share for r in maxed)
         return bar("lcpo max: worst over_budget_share", worst, "<= 0.10", worst <= 0.10)
-    excess = {r.budget: r.over_budget_share - best_over[r.budget] for r in maxed}
-    budget = max(excess, key=excess.__getitem__)
-    share = next(r.over_budget_share for r in maxed if r.budget == budget)
-    return bar("lcpo max: over_budget_share - the best policy's, worst budget", excess[budget], "<= 0.10",
-               excess[budget] <= 0.10, f"budget {budget}: {share:.2f} vs {best_over[budget]:.2f}")
+    shares = {r.budget: r.over_budget_share for r in maxed}
+    budget = max(shares, key=lambda b: shares[b] - best_over[b])
+    excess = shares[budget] - best_over[budget]
+    return bar("lcpo max: over_budget_share - the best policy's, worst budget", excess, "<= 0.10", excess <= 0.10,
+               f"budget {budget}: {shares[budget]:.2f} vs {best_over[budget]:.2f}")
