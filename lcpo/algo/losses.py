@@ -152,17 +152,18 @@ def grpo_loss(
     loss_constant: float | None,
     num_tokens: float | None = None,
     num_seqs: float | None = None,
-    tis_weight: torch.Tensor | None = None,
+    pg_weight: torch.Tensor | None = None,
 ) -> LossOutput:
     """The full GRPO objective for one micro-batch: clipped surrogate + kl_coef * k3 - entropy_coef * entropy.
 
     ``logp`` and ``entropy`` are the policy's per-token log-probs of the sampled tokens and entropies of its
     sampling distribution (``lcpo.algo.logprobs``), with gradients; the other ``[B, T]`` inputs are constants.
-    ``tis_weight`` (:func:`tis_weights`) scales each token's clipped-surrogate term.
+    ``pg_weight`` scales each token's clipped-surrogate term (truncated importance weights, :func:`tis_weights`;
+    0 on tokens the policy gradient leaves out, which still count in the KL term and the token count).
     """
     pg, clipped = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high)
-    if tis_weight is not None:
-        pg = pg * tis_weight
+    if pg_weight is not None:
+        pg = pg * pg_weight
 
     def agg(x: torch.Tensor) -> torch.Tensor:
         return aggregate(x, mask, loss_agg, loss_constant, num_tokens, num_seqs)

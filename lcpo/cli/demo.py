@@ -3,7 +3,7 @@
 1. warm-start a tiny model on the synthetic task (traces of random verbosity that wrap up now and then once the
    countdown shows the steps left no longer fit: it solves problems and only loosely follows budgets);
 2. train it with LCPO in the paper's two stages: exact budgets (``experiment=demo``: L1-Exact), then more steps
-   on a 50/50 exact/max mixture from that model (``experiment=demo_max``: L1-Max);
+   on max prompts from that model (``experiment=demo_max``: L1-Max; the paper mixes exact and max prompts);
 3. evaluate, as the paper does, L1-Exact in exact mode and L1-Max in max mode, the model before LCPO ("base") in
    both, and the s1 budget-forcing baseline on the base model ("s1"), over a budget grid;
 4. write ``outputs/demo/``: ``report.json`` (with the bars, the same bars scored on the base model, and as the

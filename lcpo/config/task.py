@@ -25,8 +25,10 @@ class SyntheticTaskConfig:
     """Difficulty knobs: ``min_terms``..``max_terms`` digits in 0..``max_value`` (uniform), added modulo ``modulus``.
 
     ``distinct`` draws the digits of a problem without replacement (labels already make every lookup unambiguous).
-    ``budget_in_trace``: none or countdown (see the task's module). How many check lines a warm-start trace
-    carries, and whether it stops early, is the warm-start's draw (``warmstart.*``).
+    ``budget_in_trace``: none or countdown (see the task's module). ``countdown_gradient``: whether RL's policy
+    gradient covers the countdown's tokens (the policy still writes them, and the KL term covers them); by default
+    it does not, so the count stays the warm-start's arithmetic and RL credits the decisions taken on it. How many check
+    lines a warm-start trace carries, and whether it stops early, is the warm-start's draw (``warmstart.*``).
     """
 
     min_terms: int = 2
@@ -36,6 +38,7 @@ class SyntheticTaskConfig:
     distinct: bool = False
     eval_size: int = 256
     budget_in_trace: str = "countdown"
+    countdown_gradient: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_terms <= self.max_terms <= len(LABELS):

@@ -26,6 +26,13 @@ The count is written whether or not the trace follows it: how many lines a trace
 except that the warm-start may wrap up early after a line that shows the steps left no longer fit
 (:meth:`SyntheticTask.short_lines`, ``warmstart.stop_when_short``).
 
+The count is bookkeeping, learned in the warm-start: RL's policy gradient leaves its tokens out
+(:meth:`SyntheticTask.bookkeeping_spans`, unless ``task.synthetic.countdown_gradient``; the KL term keeps them), so
+rewards are earned by the decisions taken on the count, not by rewriting it. With the count in the policy
+gradient, rewarded for going on where the warm-start would wrap up (exact mode at small budgets, where a line over
+is nearer than a line under), the tiny model learned to write a count one line too high, which then made it
+overrun max-mode budgets.
+
 Example (3 terms, countdown, one check line, exact budget 60)::
 
     question:  C4 B7 A5 mod 10
@@ -35,6 +42,7 @@ Example (3 terms, countdown, one check line, exact budget 60)::
 from __future__ import annotations
 
 import random
+import re
 from typing import Sequence
 
 from lcpo.algo.budgets import BudgetSpec, Mode
@@ -42,6 +50,8 @@ from lcpo.config.task import LABELS, SyntheticTaskConfig
 from lcpo.tasks.base import Problem
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+#: A line's count: the sign (a space, ``<`` under a maximum) and two digits, between the line's comma and its end.
+COUNT = re.compile(r"(?<=,)[ <]\d\d(?=\n)")
 
 
 class SyntheticTask:
@@ -134,6 +144,14 @@ class SyntheticTask:
                 left = steps - 1 - i
                 short.append(left > 0 and fixed + line * (written + left) > budget.budget)
         return short
+
+    def bookkeeping_spans(self, response: str) -> list[tuple[int, int]]:
+        """Character spans of ``response`` that RL's loss leaves out: each line's count (sign and digits) under the
+        countdown, unless ``countdown_gradient``; none otherwise."""
+        if self.cfg.budget_in_trace != "countdown" or self.cfg.countdown_gradient:
+            return []
+        thinking = response.split(THINK_CLOSE, 1)[0] + "\n"
+        return [m.span() for m in COUNT.finditer(thinking)]
 
     def length_grid(self, budget: BudgetSpec | None = None) -> tuple[int, int]:
         """``(fixed, line)``: every full response is ``fixed + line * j`` tokens long, ``j`` its number of lines."""

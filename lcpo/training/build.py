@@ -12,7 +12,7 @@ import logging
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import lightning as L
 import torch
@@ -35,6 +35,7 @@ from lcpo.tasks.prompts import PromptBuilder
 from lcpo.tasks.verl import check_row_budgets
 from lcpo.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, StepMetricsCarry, resolve_ckpt_path
 from lcpo.training.collector import RolloutCollector
+from lcpo.training.bookkeeping import BookkeepingTokens
 from lcpo.training.datamodule import PromptDataModule
 from lcpo.training.guards import LearningSignalWatch
 from lcpo.training.module import LCPOModule
@@ -61,11 +62,10 @@ for _message in (
     warnings.filterwarnings("ignore", message=_message)
 
 
-def build_collector(
-    cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, sources: Sequence[str]
-) -> RolloutCollector:
-    """The rollout engine over the live policy, with the grader, reward and sampling of ``cfg``; ``sources`` are the
-    task's data sources (per-source metrics)."""
+def build_collector(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, task: Task) -> RolloutCollector:
+    """The rollout engine over the live policy, with the grader, reward and sampling of ``cfg``; ``task``'s data
+    sources (per-source metrics) and the response spans it leaves out of the loss, if any."""
+    spans = getattr(task, "bookkeeping_spans", None)
     return RolloutCollector(
         engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed,
                             compute_dtype=torch_dtype(cfg.model.dtype)),
@@ -80,14 +80,15 @@ def build_collector(
         samples_per_table=cfg.trainer.samples_per_table,
         count_thinking=ThinkingCounter(tokenizer),
         length=cfg.reward.length,
-        sources=sources,
+        sources=data_sources(task),
+        bookkeeping=None if spans is None else BookkeepingTokens(tokenizer, spans),
     )
 
 
-def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, sources: Sequence[str]) -> LCPOModule:
+def build_module(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, task: Task) -> LCPOModule:
     """The Lightning module over ``policy`` with its collector; the reference is stored in ``model.dtype``."""
     return LCPOModule(
-        policy, tokenizer, cfg.algo, build_collector(cfg, policy, tokenizer, sources), budget_range(cfg),
+        policy, tokenizer, cfg.algo, build_collector(cfg, policy, tokenizer, task), budget_range(cfg),
         temperature=cfg.rollout.temperature,
         reference_dtype=torch_dtype(cfg.model.dtype),
     )
@@ -137,7 +138,7 @@ def build_parts(cfg: TrainConfig, policy: torch.nn.Module | None = None,
     if cfg.trainer.accelerator != "cpu":
         log_plan(cfg, policy)
     task = build_training_task(cfg)
-    module = build_module(cfg, policy, tokenizer, data_sources(task))
+    module = build_module(cfg, policy, tokenizer, task)
     return module, build_datamodule(cfg, tokenizer, lambda: module.rollout_step, task)
 
 

@@ -31,7 +31,8 @@ from lcpo.tasks.choices import grade_problems
 class RolloutBatch:
     """Scored rollouts ready for the loss: ``N = prompts x group_size`` rows, grouped contiguously.
 
-    ``input_ids`` is prompt + response, right-padded; ``response_mask`` marks response tokens in the same layout.
+    ``input_ids`` is prompt + response, right-padded; ``response_mask`` marks response tokens in the same layout,
+    ``policy_mask`` those of them the policy gradient covers (None: all; the KL term always covers all).
     ``rollout_logp`` holds the engine's sampling log-probs in the layout of the trainer's log-probs of
     ``input_ids[:, 1:]`` (None when the engine does not return them: HF generate).
     ``samples`` holds one completion per prompt (up to the collector's ``samples_per_table``) for tables.
@@ -54,6 +55,7 @@ class RolloutBatch:
     group: torch.Tensor
     rollout_seconds: float
     rollout_logp: torch.Tensor | None = None
+    policy_mask: torch.Tensor | None = None
     samples: list[dict] = field(default_factory=list)
     no_think: torch.Tensor | None = None
     thinking: torch.Tensor | None = None
@@ -68,6 +70,8 @@ class RolloutCollector:
     and ``adv_eps`` shape the group advantages (``algo.scale_std``, ``algo.adv_eps``). ``count_thinking`` counts a
     completion's thinking tokens (None: all of them); ``length`` is what the reward's length term reads, ``total``
     or ``thinking`` (``reward.length``). ``sources`` are the task's data sources, for per-source metrics.
+    ``bookkeeping`` gives the indices of a completion's tokens that the policy gradient leaves out (a task's
+    bookkeeping: :mod:`lcpo.training.bookkeeping`); they are 0 in the batch's ``policy_mask``.
     """
 
     engine: RolloutEngine
@@ -83,6 +87,7 @@ class RolloutCollector:
     count_thinking: Callable[[Completion], int] | None
     length: str
     sources: Sequence[str]
+    bookkeeping: Callable[[Completion], list[int]] | None = None
 
     @torch.no_grad()
     def collect(self, batch: PromptBatch, rank: int = 0) -> RolloutBatch:
@@ -111,6 +116,12 @@ class RolloutCollector:
             rewards.view(-1, self.group_size), scale_std=self.scale_std, eps=self.adv_eps
         ).flatten()
         input_ids, attention_mask, response_mask = pack([(c.prompt_ids, c.token_ids) for *_, c in flat], self.pad_id)
+        policy_mask = None
+        if self.bookkeeping is not None:
+            policy_mask = response_mask.clone()
+            for row, (*_, c) in enumerate(flat):
+                for j in self.bookkeeping(c):
+                    policy_mask[row, len(c.prompt_ids) + j] = 0
         rollout_logp = None
         if all(c.logprobs is not None for *_, c in flat):
             rollout_logp = pack_response_logprobs([(c.prompt_ids, c.logprobs) for *_, c in flat], input_ids.shape[1])
@@ -127,6 +138,7 @@ class RolloutCollector:
             input_ids=input_ids,
             attention_mask=attention_mask,
             response_mask=response_mask,
+            policy_mask=policy_mask,
             rewards=rewards,
             advantages=advantages,
             correct=inputs.correct,

@@ -196,7 +196,7 @@ def ppo_update(
                     loss_constant=algo.loss_constant,
                     num_tokens=num_tokens,
                     num_seqs=float(len(mini)),
-                    tis_weight=None if tis is None else tis[index, : width - 1],
+                    pg_weight=_pg_weight(rb, tis, index, width),
                 )
                 hooks.backward(out.loss, number == len(micros))
                 for key in LOSS_STATS:
@@ -205,6 +205,16 @@ def ppo_update(
             stats["grad_norm"].append(whole(grad_norm).detach())
             hooks.step(optimizer, stats["grad_norm"][-1])
     return stats
+
+
+def _pg_weight(rb: RolloutBatch, tis: torch.Tensor | None, index: torch.Tensor, width: int) -> torch.Tensor | None:
+    """Per-token weights of the clipped surrogate for ``index``'s rows: the truncated importance weights, times 0 on
+    the tokens the policy gradient leaves out (``rb.policy_mask``); None when neither applies."""
+    weight = None if tis is None else tis[index, : width - 1]
+    if rb.policy_mask is None:
+        return weight
+    keep = rb.policy_mask[index, 1:width].float()
+    return keep if weight is None else weight * keep
 
 
 def _rollout_mismatch(

@@ -98,7 +98,7 @@ def test_tis_weight_scales_only_the_policy_gradient_term():
     logp, entropy = torch.log_softmax(torch.randn(1, 3, 5), -1)[..., 1], torch.zeros(1, 3)
     mask, old, adv = torch.ones(1, 3), torch.full((1, 3), -1.6), torch.tensor([1.0])
     plain = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, **SHAPE)
-    doubled = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, tis_weight=torch.full((1, 3), 2.0),
+    doubled = grpo_loss(logp, entropy, mask, old, adv, kl_coef=0, entropy_coef=0, pg_weight=torch.full((1, 3), 2.0),
                         **SHAPE)
     assert torch.allclose(doubled.loss, 2 * plain.loss)
 

@@ -155,3 +155,16 @@ def test_a_line_is_short_when_the_steps_left_no_longer_fit_the_budget():
         for short, line in zip(task.short_lines(p, checks, BudgetSpec("exact", budget)), thinking_lines(response)):
             steps_left = "ABCD".index(line[1])  # the label: D has three steps after it
             assert short == (10 * steps_left > int(line.split(",")[1])), line  # the rule, as the line shows it
+
+
+@pytest.mark.parametrize("mode", ["exact", "max"])
+def test_the_countdown_is_what_the_loss_leaves_out(mode):
+    task = SyntheticTask(COUNTDOWN)
+    p = task.eval_set(1, seed=5)[0]
+    response = task.trace(p, checks=[1], budget=BudgetSpec(mode, 60))
+    spans = task.bookkeeping_spans(response)
+    lines = thinking_lines(response)
+    assert [response[a:b] for a, b in spans] == [line.split(",")[1] for line in lines]
+    assert all(len(response[a:b]) == 3 for a, b in spans)
+    assert SyntheticTask(SyntheticTaskConfig(countdown_gradient=True)).bookkeeping_spans(response) == []
+    assert SyntheticTask(NONE).bookkeeping_spans(task.trace(p)) == []

@@ -52,3 +52,17 @@ def test_thinking_length_feeds_the_reward_when_asked(prompt_stream):
     assert thinking.source.tolist() == [-1] * 12  # synthetic problems name no source
     sample = thinking.samples[0]
     assert sample["thinking_tokens"] + sample["answer_tokens"] == sample["length"]
+
+
+def test_the_collector_drops_left_out_tokens_from_the_policy_mask(prompt_stream):
+    batch = prompt_stream().batch(0)
+    full = _collector().collect(batch)
+    collector = _collector()
+    collector.bookkeeping = lambda completion: [0]
+    masked = collector.collect(batch)
+    assert torch.equal(masked.input_ids, full.input_ids) and torch.equal(masked.lengths, full.lengths)
+    assert full.policy_mask is None and torch.equal(masked.response_mask, full.response_mask)
+    assert torch.equal(masked.policy_mask.sum(-1), full.response_mask.sum(-1) - 1)
+    first = full.response_mask.float().argmax(-1)  # each row's first response token
+    rows = torch.arange(len(first))
+    assert (masked.policy_mask[rows, first] == 0).all()

@@ -156,3 +156,21 @@ def test_every_rank_runs_the_micro_batch_count_they_agree_on():
     alone, _ = _run(replace(algo, kl_coef=0.05), rb=rb)
     for (key, a), b in zip(alone.named_parameters(), policy.parameters()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=key)
+
+
+def test_tokens_out_of_the_policy_mask_get_no_policy_gradient_but_keep_the_kl_term():
+    """A policy mask of zeros leaves only the KL term: no gradient at all without it, the KL run's with it."""
+    rb = _batch()
+    silent = replace(rb, policy_mask=torch.zeros_like(rb.response_mask))
+    _, stats = _run(_algo(kl_coef=0.0, entropy_coef=0.0), rb=silent)
+    assert all(norm.item() == 0 for norm in stats["grad_norm"])
+    _, open_stats = _run(_algo(kl_coef=0.0, entropy_coef=0.0), rb=rb)
+    assert all(norm.item() > 0 for norm in open_stats["grad_norm"])
+    policy = _policy()
+    ref = copy.deepcopy(policy).eval().requires_grad_(False)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    opt = torch.optim.SGD(policy.parameters(), lr=0.1)
+    kl_stats = ppo_update(policy, ref, silent, _algo(kl_coef=0.5, entropy_coef=0.0), opt)
+    assert kl_stats["grad_norm"][0].item() > 0 and kl_stats["kl"][0].item() > 0
