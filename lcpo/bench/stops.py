@@ -6,8 +6,8 @@ directly, without sampling: for every evaluation problem, mode and budget, and e
 steps left, the context is the prompt plus the step lines so far (no check lines, the count as the task writes it),
 and the measure is the model's probability of ``</think>`` next. Points are split by what the best policy under
 the configured reward does there: stop (it has stopped by that line) or go on. A policy that learned length
-control puts probability on stopping at the first kind and little at the second; a warm-started base, whose stops
-are random, puts about the same on both.
+control puts probability on stopping at the first kind and little at the second; the warm-started base, which
+wraps up after any line that shows the steps left no longer fit (one time in five), puts some on both.
 
 Prints one row per model and mode: the mean stop probability at each kind of point and their counts (``--json``:
 as JSON). Overrides are ``lcpo.cli.train``'s, as for ``optimum`` (default ``experiment=demo_max``).
