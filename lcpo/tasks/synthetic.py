@@ -146,7 +146,7 @@ class SyntheticTask:
         return short
 
     def bookkeeping_spans(self, response: str) -> list[tuple[int, int]]:
-        """Character spans of ``response`` that RL's loss leaves out: each line's count (sign and digits) under the
+        """Character spans of ``response`` that RL's policy gradient leaves out: each line's count (sign and digits) under the
         countdown, unless ``countdown_gradient``; none otherwise."""
         if self.cfg.budget_in_trace != "countdown" or self.cfg.countdown_gradient:
             return []

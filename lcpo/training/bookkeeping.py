@@ -42,7 +42,9 @@ class BookkeepingTokens:
 
     def token_ends(self, token_ids: Sequence[int], text: str) -> list[int]:
         """Where each token's text ends in ``text``: from each token decoded alone where that spells ``text`` (a
-        character or byte-level tokenizer on plain text), else from decoding each prefix."""
+        character or byte-level tokenizer on plain text), else from decoding each prefix, which is quadratic in the
+        response's length (the synthetic task, the one task with bookkeeping, writes responses of a few hundred
+        tokens)."""
         pieces = [self._decode([t]) for t in token_ids]
         if "".join(pieces) == text:
             return list(accumulate(len(p) for p in pieces))

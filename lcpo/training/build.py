@@ -64,7 +64,7 @@ for _message in (
 
 def build_collector(cfg: TrainConfig, policy: torch.nn.Module, tokenizer: Any, task: Task) -> RolloutCollector:
     """The rollout engine over the live policy, with the grader, reward and sampling of ``cfg``; ``task``'s data
-    sources (per-source metrics) and the response spans it leaves out of the loss, if any."""
+    sources (per-source metrics) and its bookkeeping spans, left out of the policy gradient, if it has any."""
     spans = getattr(task, "bookkeeping_spans", None)
     return RolloutCollector(
         engine=build_engine(cfg.rollout, policy, tokenizer, max_new_tokens=engine_max_new_tokens(cfg), seed=cfg.seed,

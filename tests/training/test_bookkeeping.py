@@ -45,3 +45,20 @@ def test_token_ends_fall_back_to_prefixes_when_pieces_do_not_spell_the_text():
     wide = BookkeepingTokens(SpacedTokenizer(), lambda text: [(5, 10)])
     assert wide(completion) == [1]
 
+
+
+def test_a_training_run_on_the_synthetic_task_leaves_its_countdown_out_unless_asked(compose_train, tmp_path):
+    from lcpo.models.tiny import build_tiny
+    from lcpo.tasks import build_task
+    from lcpo.training.build import build_collector
+
+    text = SyntheticTask().trace(SyntheticTask().eval_set(1, seed=0)[0], budget=BudgetSpec("exact", 50))
+    lines = len(text.split("</think>")[0].splitlines())
+    left_out = {}
+    for flag in ("false", "true"):
+        cfg = compose_train("model=tiny", f"task.synthetic.countdown_gradient={flag}", output_dir=tmp_path)
+        policy, tokenizer = build_tiny(cfg.model.tiny)
+        collector = build_collector(cfg, policy, tokenizer, build_task(cfg.task))
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        left_out[flag] = collector.bookkeeping(Completion(prompt_ids=[], token_ids=ids, text=text, finish_reason="eos"))
+    assert len(left_out["false"]) == 3 * lines and left_out["true"] == []
