@@ -260,11 +260,10 @@ def grade_choice_detailed(
     gold = choice_letter(_check_gold(gold_letter))
     if gold is None or gold not in letters.upper():
         raise ValueError(f"gold_letter must be one of {letters!r}, got {gold_letter!r}")
-    if not isinstance(response, str):
-        return GradeResult(False, "bad_input")
-    answer, reason = locate_answer(response, require_think)
-    if answer is None:
-        return GradeResult(False, reason)
+    found = _located(response, gold_letter, require_think)
+    if found.answer is None:
+        return found
+    answer = found.answer
     letter = choice_letter(answer)
     if letter is None:
         return GradeResult(False, "parse_error", answer)
