@@ -10,7 +10,7 @@ left out of the KL term too, the tiny model's count drifted away from the arithm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Callable, Sequence
 
@@ -35,6 +35,8 @@ class BookkeepingTokens:
 
     tokenizer: Any
     spans: Callable[[str], list[tuple[int, int]]]
+    #: Each token id's text decoded alone, kept: the collector asks for every response token of every step.
+    _pieces: dict[int, str] = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, completion: Completion) -> list[int]:
         spans = self.spans(completion.text)
@@ -45,10 +47,16 @@ class BookkeepingTokens:
         character or byte-level tokenizer on plain text), else from decoding each prefix, which is quadratic in the
         response's length (the synthetic task, the one task with bookkeeping, writes responses of a few hundred
         tokens)."""
-        pieces = [self._decode([t]) for t in token_ids]
+        pieces = [self._piece(t) for t in token_ids]
         if "".join(pieces) == text:
             return list(accumulate(len(p) for p in pieces))
         return [len(self._decode(token_ids[: i + 1])) for i in range(len(token_ids))]
+
+    def _piece(self, token_id: int) -> str:
+        piece = self._pieces.get(token_id)
+        if piece is None:
+            piece = self._pieces[token_id] = self._decode([token_id])
+        return piece
 
     def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
