@@ -146,8 +146,8 @@ class SyntheticTask:
         return short
 
     def bookkeeping_spans(self, response: str) -> list[tuple[int, int]]:
-        """Character spans of ``response`` that RL's policy gradient leaves out: each line's count (sign and digits) under the
-        countdown, unless ``countdown_gradient``; none otherwise."""
+        """Character spans of ``response`` that RL's policy gradient leaves out: each line's count (sign and
+        digits) under the countdown, unless ``countdown_gradient``; none otherwise."""
         if self.cfg.budget_in_trace != "countdown" or self.cfg.countdown_gradient:
             return []
         thinking = response.split(THINK_CLOSE, 1)[0] + "\n"
