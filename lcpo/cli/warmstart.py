@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, IterableDataset
 
 from lcpo.algo.batching import pack
-from lcpo.algo.budgets import BudgetSampler, BudgetSpec
+from lcpo.algo.budgets import BudgetSampler, BudgetSpec, Mode
 from lcpo.config import CONF_DIR, WarmstartConfig, WarmstartRunConfig, to_schema
 from lcpo.errors import hydra_boundary
 from lcpo.models.load import load_policy
@@ -69,7 +69,8 @@ class TraceStream(IterableDataset):
     The budget and the check lines come from separate draws, so how verbose a trace is never depends on the budget
     in its prompt. Early stops come two ways: ``stop_share`` of the traces stop at a random line whatever the budget,
     and after every line whose count shows that the steps left no longer fit (``TraceTask.short_lines``) a trace
-    wraps up with probability ``stop_when_short``, the way a reasoning model has some sense of running out of room.
+    wraps up with probability ``stop_when_short`` (``stop_when_short_max`` under a max-mode budget), the way a
+    reasoning model has some sense of running out of room.
     """
 
     task: TraceTask
@@ -81,6 +82,7 @@ class TraceStream(IterableDataset):
     seed: int = 0
     stop_share: float = 0.0
     stop_when_short: float = 0.0
+    stop_when_short_max: float = 0.0
 
     def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
@@ -93,8 +95,8 @@ class TraceStream(IterableDataset):
         lines_before_last_step = steps - 1 + sum(checks[:-1])
         if rng.random() < self.stop_share and lines_before_last_step > 0:
             stop_after = rng.randint(1, lines_before_last_step)
-        elif self.stop_when_short:
-            stop_after = first_stop(self.task.short_lines(problem, checks, spec), self.stop_when_short, rng)
+        elif chance := self.stop_when_short_max if spec.mode is Mode.MAX else self.stop_when_short:
+            stop_after = first_stop(self.task.short_lines(problem, checks, spec), chance, rng)
         response = self.task.trace(problem, checks=checks, budget=spec, stop_after=stop_after)
         return self._encode(prompt), self._encode(response) + [self.tokenizer.eos_token_id]
 
@@ -176,7 +178,7 @@ def run_warmstart(
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     stream = TraceStream(
         task, build_prompt, budgets, tokenizer, cfg.batch_size, (cfg.min_verbosity, cfg.max_verbosity), cfg.seed,
-        cfg.stop_share, cfg.stop_when_short,
+        cfg.stop_share, cfg.stop_when_short, cfg.stop_when_short_max,
     )
     trainer = L.Trainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",
