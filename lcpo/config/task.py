@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from lcpo.algo.answers import KINDS
-from lcpo.config.checks import one_of, positive
+from lcpo.config.checks import in_range, one_of, positive
 
 #: File tasks by suffix: JSON lines, a JSON list (the reference's test sets), parquet (plain or verl rows).
 FILE_FORMATS = ("jsonl", "json", "parquet")
@@ -22,9 +22,15 @@ LABELS = string.ascii_uppercase
 
 @dataclass
 class SyntheticTaskConfig:
-    """Difficulty knobs: ``min_terms``..``max_terms`` digits in 0..``max_value`` (uniform), added modulo ``modulus``.
+    """Difficulty knobs: ``min_terms``..``max_terms`` digits in 0..``max_value``, added modulo ``modulus``.
 
-    ``distinct`` draws the digits of a problem without replacement (labels already make every lookup unambiguous).
+    A digit is 0 with chance ``zero_share``, else uniform. Zeros make a response that stops before its last step
+    partly right, the fewer steps it leaves the more often (with 0.5: 0.55 with one step left, 0.33 with two,
+    0.21 with three, against 0.1 for uniform digits), as a reasoning model's early answer often is. Without them,
+    an early stop is right only by chance, and under a max budget, whose reward is 0 for a wrong answer, nothing
+    but a lucky guess told the policy when to stop: L1-Max's over-budget share at small budgets then followed the
+    seed, not the reward (docs/measurements.md). ``distinct`` draws the digits of a problem without replacement
+    (labels already make every lookup unambiguous).
     ``budget_in_trace``: none or countdown (see the task's module). ``countdown_gradient``: whether RL's policy
     gradient covers the countdown's tokens (the policy still writes them, and the KL term covers them); by default
     it does not, so the count stays the warm-start's arithmetic and RL credits the decisions taken on it. How many check
@@ -36,6 +42,7 @@ class SyntheticTaskConfig:
     max_value: int = 9
     modulus: int = 10
     distinct: bool = False
+    zero_share: float = 0.5
     eval_size: int = 256
     budget_in_trace: str = "countdown"
     countdown_gradient: bool = False
@@ -55,6 +62,10 @@ class SyntheticTaskConfig:
             raise ValueError(
                 f"task.synthetic.distinct needs max_terms <= max_value + 1, got {self.max_terms} > {self.max_value + 1}"
             )
+        in_range("task.synthetic.zero_share", self.zero_share, 0.0, 1.0)
+        if self.distinct and self.zero_share:
+            raise ValueError("task.synthetic.distinct draws each digit once, so it cannot also draw extra zeros: "
+                             f"set task.synthetic.zero_share=0 with it (got {self.zero_share})")
         one_of("task.synthetic.budget_in_trace", self.budget_in_trace, BUDGET_IN_TRACE)
         positive("task.synthetic.eval_size", self.eval_size)
 

@@ -37,11 +37,14 @@ from lcpo.tasks.base import Problem
 from lcpo.tasks.synthetic import SyntheticTask
 
 
-def stop_chance(remaining: int, max_value: int, modulus: int) -> float:
-    """P(``remaining`` independent uniform terms in 0..max_value sum to 0 mod ``modulus``): an early stop's chance."""
+def stop_chance(remaining: int, max_value: int, modulus: int, zero_share: float = 0.0) -> float:
+    """P(``remaining`` independent terms sum to 0 mod ``modulus``): an early stop's chance. A term is 0 with chance
+    ``zero_share``, else uniform in 0..max_value (``SyntheticTask.sample``)."""
+    term = [(1 - zero_share) / (max_value + 1)] * (max_value + 1)
+    term[0] += zero_share
     dist = [1.0] + [0.0] * (modulus - 1)  # of the sum so far, modulo ``modulus``
     for _ in range(remaining):
-        dist = [sum(dist[(s - v) % modulus] for v in range(max_value + 1)) / (max_value + 1) for s in range(modulus)]
+        dist = [sum(dist[(s - v) % modulus] * p for v, p in enumerate(term)) for s in range(modulus)]
     return dist[0]
 
 
@@ -57,7 +60,7 @@ def best_lines(k: int, spec: BudgetSpec, cap: int, grid: tuple[int, int], cfg: S
         score(RewardInputs.build([c] * n, [spec] * n, lengths, cap, range(n)))
         for c in (True, False)
     ]
-    chances = torch.tensor([1.0 if j >= k else stop_chance(k - j, cfg.max_value, cfg.modulus) for j in options])
+    chances = torch.tensor([1.0 if j >= k else stop_chance(k - j, cfg.max_value, cfg.modulus, cfg.zero_share) for j in options])
     expected = chances * by_correct[0] + (1 - chances) * by_correct[1]
     return options[int(torch.argmax(expected))]  # argmax takes the first (shortest) of equal maxima
 

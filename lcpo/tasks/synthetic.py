@@ -66,7 +66,10 @@ class SyntheticTask:
         cfg = self.cfg
         k = rng.randint(cfg.min_terms, cfg.max_terms)
         values = range(cfg.max_value + 1)
-        terms = tuple(rng.sample(values, k) if cfg.distinct else (rng.choice(values) for _ in range(k)))
+        if cfg.distinct:
+            terms = tuple(rng.sample(values, k))
+        else:
+            terms = tuple(0 if rng.random() < cfg.zero_share else rng.choice(values) for _ in range(k))
         labelled = " ".join(f"{LABELS[k - 1 - i]}{x}" for i, x in enumerate(terms))
         return Problem(
             id=f"{labelled}%{cfg.modulus}",

@@ -72,7 +72,7 @@ def test_hydra_entry_composes(tmp_path):
     assert run.prompt.use_chat_template is False
 
 
-@pytest.mark.parametrize("key", ["stop_share", "stop_when_short"])
+@pytest.mark.parametrize("key", ["stop_share", "stop_when_short", "stop_when_short_max"])
 def test_stop_chances_are_probabilities(key):
     with pytest.raises(ValueError, match=f"warmstart.{key}"):
         WarmstartConfig(**{key: 1.5})
@@ -103,6 +103,23 @@ def test_the_warm_start_stops_more_often_when_the_budget_is_tight():
             early["tight" if budget < 45 else "loose"].append("+A" not in tok.decode(response))
     tight, loose = (sum(early[k]) / len(early[k]) for k in ("tight", "loose"))
     assert tight > 0.6 and loose < tight / 2, (tight, loose)
+
+
+def test_the_warm_start_wraps_up_under_a_maximum_with_its_own_chance():
+    """``stop_when_short_max`` is the chance under max prompts and ``stop_when_short`` under the rest: with the exact
+    chance at 0 only max prompts stop early, and they do on most tight budgets."""
+    tok = build_tokenizer()
+    build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
+    stream = TraceStream(SyntheticTask(), build, BudgetSampler(UniformBudget(30, 44), 0.5, 0.0), tok, batch_size=1,
+                         verbosity=(0, 6), stop_when_short=0.0, stop_when_short_max=0.5)
+    rng = random.Random(0)
+    early = {"max": [], "exact": []}
+    for _ in range(600):
+        prompt, response = stream.example(rng)
+        mode = "max" if "maximum" in tok.decode(prompt) else "exact"
+        early[mode].append("+A" not in tok.decode(response))
+    assert len(early["max"]) > 200 and len(early["exact"]) > 200
+    assert not any(early["exact"]) and sum(early["max"]) / len(early["max"]) > 0.6, early
 
 
 def test_scatter_checks_spreads_the_total_over_every_gap():

@@ -16,7 +16,8 @@ COUNTDOWN, NONE = SyntheticTaskConfig(budget_in_trace="countdown"), SyntheticTas
 
 def problem_with(terms, cfg=COUNTDOWN):
     """The problem of ``terms`` as the task would draw it (found by sampling with a fixed seed)."""
-    task = SyntheticTask(SyntheticTaskConfig(min_terms=len(terms), max_terms=len(terms), budget_in_trace=cfg.budget_in_trace))
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=len(terms), max_terms=len(terms), zero_share=0.0,
+                                             budget_in_trace=cfg.budget_in_trace))
     rng = random.Random(0)
     for _ in range(100_000):
         p = task.sample(rng)
@@ -126,16 +127,34 @@ def test_eval_set_is_deterministic_given_seed():
 
 
 def test_distinct_terms_do_not_repeat():
-    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True))
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True, zero_share=0.0))
     rng = random.Random(0)
     assert all(len(set(task.sample(rng).meta["terms"])) == 6 for _ in range(50))
+
+
+@pytest.mark.parametrize("zero_share", [0.0, 0.5])
+def test_early_answers_are_right_as_often_as_the_best_policy_assumes(zero_share):
+    """A digit is 0 with chance ``zero_share``, else uniform; the running sum with ``r`` steps left is the answer as
+    often as ``lcpo.eval.optimum.stop_chance`` says (0.1 for uniform digits, more with zeros, less with more left)."""
+    from lcpo.eval.optimum import stop_chance
+
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=4, max_terms=4, zero_share=zero_share))
+    rng = random.Random(0)
+    problems = [task.sample(rng) for _ in range(4000)]
+    zeros = sum(t == 0 for p in problems for t in p.meta["terms"]) / (4 * len(problems))
+    assert abs(zeros - (zero_share + (1 - zero_share) / 10)) < 0.02
+    for left in (1, 2, 3):
+        right = sum(task.steps(p)[3 - left][1] == int(p.answer) for p in problems) / len(problems)
+        assert abs(right - stop_chance(left, 9, 10, zero_share)) < 0.03, (left, right)
 
 
 @pytest.mark.parametrize(
     "kwargs, key",
     [({"min_terms": 5, "max_terms": 3}, "min_terms"), ({"max_terms": 27}, "max_terms"),
      ({"max_value": 12}, "one-digit"), ({"max_terms": 12, "distinct": True}, "distinct"),
-     ({"budget_in_trace": "restate"}, "budget_in_trace"), ({"eval_size": 0}, "eval_size")],
+     ({"budget_in_trace": "restate"}, "budget_in_trace"), ({"eval_size": 0}, "eval_size"),
+     ({"zero_share": 1.5}, "zero_share"), ({"zero_share": float("nan")}, "zero_share"),
+     ({"distinct": True, "max_terms": 5}, "zero_share=0")],
 )
 def test_bad_config_is_rejected(kwargs, key):
     with pytest.raises(ValueError, match=key):
