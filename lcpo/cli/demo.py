@@ -2,9 +2,8 @@
 
 1. warm-start a tiny model on the synthetic task (traces of random verbosity that wrap up now and then once the
    countdown shows the steps left no longer fit: it solves problems and only loosely follows budgets);
-2. train it with LCPO in two stages, each from the warm-started model: on exact budgets (``experiment=demo``:
-   L1-Exact) and on max prompts (``experiment=demo_max``: L1-Max; the paper trains L1-Max from L1-Exact on a mix
-   of exact and max prompts, see ``conf/experiment/demo_max.yaml`` for why the demo does not);
+2. train it with LCPO in the paper's two stages: exact budgets (``experiment=demo``: L1-Exact), then more steps
+   on max prompts from that model (``experiment=demo_max``: L1-Max; the paper mixes exact and max prompts);
 3. evaluate, as the paper does, L1-Exact in exact mode and L1-Max in max mode, the model before LCPO ("base") in
    both, and the s1 budget-forcing baseline on the base model ("s1"), over a budget grid;
 4. write ``outputs/demo/``: ``report.json`` (with the bars, the same bars scored on the base model, and as the
@@ -47,7 +46,7 @@ from lcpo.training.console import quiet_console
 from lcpo.cli.warmstart import warmstart_from_config
 
 console = Console()
-#: LCPO stages, each ``(folder under train/, experiment)``; both start from the warm-started model.
+#: LCPO stages in order, each ``(folder under train/, experiment)``; a stage starts from the previous one's model.
 STAGES = (("exact", "demo"), ("max", "demo_max"))
 #: Override prefixes that go to the warm-start only, and those it shares with the training stages.
 WARMSTART_ONLY, SHARED = ("warmstart.", "model.tiny."), ("task.", "prompt.")
@@ -154,11 +153,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     replace_folder(out)
 
     start = time.perf_counter()
-    base = out / "base"
+    policy = out / "base"
     if args.base:
-        shutil.copytree(args.base, base)
+        shutil.copytree(args.base, policy)
     else:
-        shutil.move(str(warmstart_from_config(ws_cfg)), base)
+        shutil.move(str(warmstart_from_config(ws_cfg)), policy)
         timings["warm-start"] = time.perf_counter() - start
 
     models = {}
@@ -166,19 +165,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         start = time.perf_counter()
         run_dir = out / "train" / stage
         cfg: TrainConfig = validate(
-            compose_config("train", [f"experiment={experiment}", "model=hf", f"model.path={base}",
+            compose_config("train", [f"experiment={experiment}", "model=hf", f"model.path={policy}",
                                      f"output_dir={run_dir}", *train_overrides])
         )
         train(cfg)
-        models[stage] = run_dir / "model"
+        policy = models[stage] = run_dir / "model"
         timings[f"lcpo {stage} stage"] = time.perf_counter() - start
-    shutil.copytree(models["max"], out / "model")
+    shutil.copytree(policy, out / "model")
 
     start = time.perf_counter()
     # the last stage's reward scores each mode as its own stage did (stage 2 keeps stage 1's exact alpha)
     best_rows, best = optimum_bars(cfg) if cfg.task.name == "synthetic" else ([], [])
     best_over = over_budget_shares(best_rows) if best_rows else None
-    rows, results, base_bars = evaluate(base, models["exact"], models["max"], cfg, out, not args.no_s1,
+    rows, results, base_bars = evaluate(out / "base", models["exact"], models["max"], cfg, out, not args.no_s1,
                                         best_over)
     timings["evaluation"] = time.perf_counter() - start
     extra = {"bars": results, "base_bars": base_bars, "best_policy_bars": best, "wall_seconds": timings}

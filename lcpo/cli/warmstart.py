@@ -69,8 +69,8 @@ class TraceStream(IterableDataset):
     The budget and the check lines come from separate draws, so how verbose a trace is never depends on the budget
     in its prompt. Early stops come two ways: ``stop_share`` of the traces stop at a random line whatever the budget,
     and after every line whose count shows that the steps left no longer fit (``TraceTask.short_lines``) a trace
-    wraps up with probability ``stop_when_short`` (``stop_when_short_max`` under a max-mode budget), the way a
-    reasoning model has some sense of running out of room.
+    wraps up with probability ``stop_when_short`` (``stop_when_short_max``, when set, under a max-mode budget), the
+    way a reasoning model has some sense of running out of room.
     """
 
     task: TraceTask
@@ -82,7 +82,7 @@ class TraceStream(IterableDataset):
     seed: int = 0
     stop_share: float = 0.0
     stop_when_short: float = 0.0
-    stop_when_short_max: float = 0.0
+    stop_when_short_max: float | None = None
 
     def example(self, rng: random.Random) -> tuple[list[int], list[int]]:
         """Token ids of one (prompt, response) pair; the response ends with EOS, which counts as a token."""
@@ -95,10 +95,15 @@ class TraceStream(IterableDataset):
         lines_before_last_step = steps - 1 + sum(checks[:-1])
         if rng.random() < self.stop_share and lines_before_last_step > 0:
             stop_after = rng.randint(1, lines_before_last_step)
-        elif chance := self.stop_when_short_max if spec.mode is Mode.MAX else self.stop_when_short:
+        elif chance := self._wrap_up_chance(spec):
             stop_after = first_stop(self.task.short_lines(problem, checks, spec), chance, rng)
         response = self.task.trace(problem, checks=checks, budget=spec, stop_after=stop_after)
         return self._encode(prompt), self._encode(response) + [self.tokenizer.eos_token_id]
+
+    def _wrap_up_chance(self, spec: BudgetSpec) -> float:
+        if spec.mode is Mode.MAX and self.stop_when_short_max is not None:
+            return self.stop_when_short_max
+        return self.stop_when_short
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

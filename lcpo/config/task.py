@@ -24,12 +24,12 @@ LABELS = string.ascii_uppercase
 class SyntheticTaskConfig:
     """Difficulty knobs: ``min_terms``..``max_terms`` digits in 0..``max_value``, added modulo ``modulus``.
 
-    A digit is 0 with chance ``zero_share``, else uniform. Zeros make a response that stops before its last step
-    partly right, the fewer steps it leaves the more often (with 0.5: 0.55 with one step left, 0.33 with two,
-    0.21 with three, against 0.1 for uniform digits), as a reasoning model's early answer often is. Without them,
-    an early stop is right only by chance, and under a max budget, whose reward is 0 for a wrong answer, nothing
-    but a lucky guess told the policy when to stop: L1-Max's over-budget share at small budgets then followed the
-    seed, not the reward (docs/measurements.md). ``distinct`` draws the digits of a problem without replacement
+    A digit is 0 with chance ``zero_share``, else uniform (the default, 0: uniform). Zeros make a response that
+    stops before its last step partly right, the fewer steps it leaves the more often (with 0.5: 0.55 with one step
+    left, 0.33 with two, 0.21 with three, against 0.1 for uniform digits), as a reasoning model's early answer often
+    is. That gives the max reward, 0 for a wrong answer, something besides a lucky guess to teach where to stop, but
+    it also makes budget forcing's truncated answers right more often: on the demo, zeros at 0.5 passed max mode's
+    bar and failed "lcpo - s1" at budget 32 (docs/measurements.md). ``distinct`` draws the digits of a problem without replacement
     (labels already make every lookup unambiguous).
     ``budget_in_trace``: none or countdown (see the task's module). ``countdown_gradient``: whether RL's policy
     gradient covers the countdown's tokens (the policy still writes them, and the KL term covers them); by default
@@ -42,7 +42,7 @@ class SyntheticTaskConfig:
     max_value: int = 9
     modulus: int = 10
     distinct: bool = False
-    zero_share: float = 0.5
+    zero_share: float = 0.0
     eval_size: int = 256
     budget_in_trace: str = "countdown"
     countdown_gradient: bool = False

@@ -3,7 +3,8 @@
 Why this task: thinking longer has to buy accuracy, as on real problems. A problem adds ``k`` digits (``k`` varies
 per problem) and a tiny model cannot add them "in its head", so the answer needs one step line per term: a response
 that stops early answers from a partial sum, which is right only by chance (one time in ten). Longer problems need
-more lines, so a small budget fits only the short ones and accuracy rises with the budget.
+more lines, so a small budget fits only the short ones and accuracy rises with the budget. With ``zero_share`` a
+digit is 0 more often, and an early answer is partly right, the more often the fewer steps it skips.
 
 Terms are labelled with letters that count down to ``A`` (``D3 C7 B5 A9 mod 10``): each step line names the term it
 adds (``+C7=0``), so finding the next term is a lookup by content (the letter after the last one used, then the
@@ -24,7 +25,7 @@ so the response length moves in steps of one line.
 
 The count is written whether or not the trace follows it: how many lines a trace has is drawn apart from the budget,
 except that the warm-start may wrap up early after a line that shows the steps left no longer fit
-(:meth:`SyntheticTask.short_lines`, ``warmstart.stop_when_short``).
+(:meth:`SyntheticTask.short_lines`, ``warmstart.stop_when_short`` and ``stop_when_short_max``).
 
 The count is bookkeeping, learned in the warm-start: RL's policy gradient leaves its tokens out
 (:meth:`SyntheticTask.bookkeeping_spans`, unless ``task.synthetic.countdown_gradient``; the KL term keeps them), so
@@ -69,7 +70,9 @@ class SyntheticTask:
         if cfg.distinct:
             terms = tuple(rng.sample(values, k))
         else:
-            terms = tuple(0 if rng.random() < cfg.zero_share else rng.choice(values) for _ in range(k))
+            # no extra draw without zero_share: the same seed gives the same problems as before the knob
+            terms = tuple(0 if cfg.zero_share and rng.random() < cfg.zero_share else rng.choice(values)
+                          for _ in range(k))
         labelled = " ".join(f"{LABELS[k - 1 - i]}{x}" for i, x in enumerate(terms))
         return Problem(
             id=f"{labelled}%{cfg.modulus}",
@@ -102,7 +105,7 @@ class SyntheticTask:
 
         ``checks`` may be shorter than the number of steps (missing entries are 0). ``stop_after`` ends the thinking
         after that many lines (steps and checks), the way a response cut short does: its answer is the running sum
-        so far, right only by chance. ``budget`` only changes what the lines say (``budget_in_trace``), never how
+        so far, right only when the terms left add up to 0 (by chance, unless ``zero_share``). ``budget`` only changes what the lines say (``budget_in_trace``), never how
         many there are. The response ends without EOS; the caller appends the tokenizer's EOS.
         """
         steps = self.steps(problem)

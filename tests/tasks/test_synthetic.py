@@ -154,7 +154,7 @@ def test_early_answers_are_right_as_often_as_the_best_policy_assumes(zero_share)
      ({"max_value": 12}, "one-digit"), ({"max_terms": 12, "distinct": True}, "distinct"),
      ({"budget_in_trace": "restate"}, "budget_in_trace"), ({"eval_size": 0}, "eval_size"),
      ({"zero_share": 1.5}, "zero_share"), ({"zero_share": float("nan")}, "zero_share"),
-     ({"distinct": True, "max_terms": 5}, "zero_share=0")],
+     ({"distinct": True, "max_terms": 5, "zero_share": 0.5}, "zero_share=0")],
 )
 def test_bad_config_is_rejected(kwargs, key):
     with pytest.raises(ValueError, match=key):
