@@ -29,8 +29,8 @@ class SyntheticTaskConfig:
     left, 0.33 with two, 0.21 with three, against 0.1 for uniform digits), as a reasoning model's early answer often
     is. That gives the max reward, 0 for a wrong answer, something besides a lucky guess to teach where to stop, but
     it also makes budget forcing's truncated answers right more often: on the demo, zeros at 0.5 passed max mode's
-    bar and failed "lcpo - s1" at budget 32 (docs/measurements.md). ``distinct`` draws the digits of a problem without replacement
-    (labels already make every lookup unambiguous).
+    bar and failed "lcpo - s1" at budget 32 (docs/measurements.md). ``distinct`` draws the digits of a problem
+    without replacement (labels already make every lookup unambiguous).
     ``budget_in_trace``: none or countdown (see the task's module). ``countdown_gradient``: whether RL's policy
     gradient covers the countdown's tokens (the policy still writes them, and the KL term covers them); by default
     it does not, so the count stays the warm-start's arithmetic and RL credits the decisions taken on it. How many check

@@ -8,8 +8,8 @@ problem, mode and budget:
 
 - ``j >= k``: all steps and ``j - k`` check lines; the answer is right;
 - ``j < k``: it stops after ``j`` steps and answers the running sum, right when the ``k - j`` terms left sum to 0
-  modulo the task's modulus (the chance of that for independent uniform terms; an approximation when
-  ``task.synthetic.distinct`` is true).
+  modulo the task's modulus (the chance of that for independent terms drawn as the task draws them, zeros
+  included; an approximation when ``task.synthetic.distinct`` is true).
 
 It picks the ``j`` with the highest expected reward under the configured reward (the one ``lcpo.cli.train`` would use,
 each row scored by its own mode), capped by the evaluation's generation cap, shortest first on ties; its rows are
@@ -60,7 +60,8 @@ def best_lines(k: int, spec: BudgetSpec, cap: int, grid: tuple[int, int], cfg: S
         score(RewardInputs.build([c] * n, [spec] * n, lengths, cap, range(n)))
         for c in (True, False)
     ]
-    chances = torch.tensor([1.0 if j >= k else stop_chance(k - j, cfg.max_value, cfg.modulus, cfg.zero_share) for j in options])
+    chances = torch.tensor([1.0 if j >= k else stop_chance(k - j, cfg.max_value, cfg.modulus, cfg.zero_share)
+                            for j in options])
     expected = chances * by_correct[0] + (1 - chances) * by_correct[1]
     return options[int(torch.argmax(expected))]  # argmax takes the first (shortest) of equal maxima
 

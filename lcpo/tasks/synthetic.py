@@ -105,8 +105,9 @@ class SyntheticTask:
 
         ``checks`` may be shorter than the number of steps (missing entries are 0). ``stop_after`` ends the thinking
         after that many lines (steps and checks), the way a response cut short does: its answer is the running sum
-        so far, right only when the terms left add up to 0 (by chance, unless ``zero_share``). ``budget`` only changes what the lines say (``budget_in_trace``), never how
-        many there are. The response ends without EOS; the caller appends the tokenizer's EOS.
+        so far, right only when the terms left add up to 0 (by chance, unless ``zero_share``). ``budget`` only
+        changes what the lines say (``budget_in_trace``), never how many there are. The response ends without EOS;
+        the caller appends the tokenizer's EOS.
         """
         steps = self.steps(problem)
         if len(checks) > len(steps) or min(checks, default=0) < 0:

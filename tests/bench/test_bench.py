@@ -79,7 +79,7 @@ def _reward(**kw) -> RewardConfig:
 
 
 def test_the_best_line_count_trades_correctness_for_length_as_the_reward_says():
-    task_cfg, grid = SyntheticTaskConfig(zero_share=0.0), (13, 10)
+    task_cfg, grid = SyntheticTaskConfig(), (13, 10)
     best = lambda k, mode, budget, cfg=task_cfg, **kw: best_lines(k, BudgetSpec(mode, budget), 160, grid, cfg,
                                                                   _reward(**kw))
     assert best(5, "exact", 33, alpha=0.0) == 5  # length is free: solve, no check lines

@@ -16,8 +16,7 @@ COUNTDOWN, NONE = SyntheticTaskConfig(budget_in_trace="countdown"), SyntheticTas
 
 def problem_with(terms, cfg=COUNTDOWN):
     """The problem of ``terms`` as the task would draw it (found by sampling with a fixed seed)."""
-    task = SyntheticTask(SyntheticTaskConfig(min_terms=len(terms), max_terms=len(terms), zero_share=0.0,
-                                             budget_in_trace=cfg.budget_in_trace))
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=len(terms), max_terms=len(terms), budget_in_trace=cfg.budget_in_trace))
     rng = random.Random(0)
     for _ in range(100_000):
         p = task.sample(rng)
@@ -127,7 +126,7 @@ def test_eval_set_is_deterministic_given_seed():
 
 
 def test_distinct_terms_do_not_repeat():
-    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True, zero_share=0.0))
+    task = SyntheticTask(SyntheticTaskConfig(min_terms=6, max_terms=6, distinct=True))
     rng = random.Random(0)
     assert all(len(set(task.sample(rng).meta["terms"])) == 6 for _ in range(50))
 
