@@ -88,19 +88,28 @@ def test_a_trace_wraps_up_after_short_lines_only():
     assert abs(draws.count(2) / 2000 - 0.5) < 0.05 and abs(draws.count(None) / 2000 - 0.25) < 0.05
 
 
-def test_the_warm_start_stops_more_often_when_the_budget_is_tight():
-    """With ``stop_when_short`` the traces stop early mostly on prompts whose budget the full solution overruns."""
+def traces(n: int, budgets: BudgetSampler, **stops) -> list[tuple[str, str, int]]:
+    """``n`` warm-start examples on the synthetic task (0-6 check lines, ``stops`` as ``TraceStream``'s): the prompt
+    and the response decoded, and the response's length in tokens."""
     tok = build_tokenizer()
     build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
-    stream = TraceStream(SyntheticTask(), build, BudgetSampler(UniformBudget(30, 99), 0.0, 0.0), tok, batch_size=1,
-                         verbosity=(0, 6), stop_when_short=0.3)
+    stream = TraceStream(SyntheticTask(), build, budgets, tok, batch_size=1, verbosity=(0, 6), **stops)
     rng = random.Random(0)
+    return [(tok.decode(prompt), tok.decode(response), len(response))
+            for prompt, response in (stream.example(rng) for _ in range(n))]
+
+
+def budget_of(prompt: str) -> int:
+    return int(re.search(r"Think for (?:maximum )?(\d+)", prompt).group(1))
+
+
+def test_the_warm_start_stops_more_often_when_the_budget_is_tight():
+    """With ``stop_when_short`` the traces stop early mostly on prompts whose budget the full solution overruns."""
     early = {"tight": [], "loose": []}
-    for _ in range(1000):
-        prompt, response = stream.example(rng)
-        budget = int(re.search(r"Think for (?:maximum )?(\d+)", tok.decode(prompt)).group(1))
+    for prompt, response, _ in traces(1000, BudgetSampler(UniformBudget(30, 99), 0.0, 0.0), stop_when_short=0.3):
+        budget = budget_of(prompt)
         if budget < 45 or budget >= 85:
-            early["tight" if budget < 45 else "loose"].append("+A" not in tok.decode(response))
+            early["tight" if budget < 45 else "loose"].append("+A" not in response)
     tight, loose = (sum(early[k]) / len(early[k]) for k in ("tight", "loose"))
     assert tight > 0.6 and loose < tight / 2, (tight, loose)
 
@@ -108,16 +117,10 @@ def test_the_warm_start_stops_more_often_when_the_budget_is_tight():
 def test_the_warm_start_wraps_up_under_a_maximum_with_its_own_chance():
     """``stop_when_short_max`` is the chance under max prompts and ``stop_when_short`` under the rest: with the exact
     chance at 0 only max prompts stop early, and they do on most tight budgets."""
-    tok = build_tokenizer()
-    build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
-    stream = TraceStream(SyntheticTask(), build, BudgetSampler(UniformBudget(30, 44), 0.5, 0.0), tok, batch_size=1,
-                         verbosity=(0, 6), stop_when_short=0.0, stop_when_short_max=0.5)
-    rng = random.Random(0)
     early = {"max": [], "exact": []}
-    for _ in range(600):
-        prompt, response = stream.example(rng)
-        mode = "max" if "maximum" in tok.decode(prompt) else "exact"
-        early[mode].append("+A" not in tok.decode(response))
+    for prompt, response, _ in traces(600, BudgetSampler(UniformBudget(30, 44), 0.5, 0.0), stop_when_short=0.0,
+                                      stop_when_short_max=0.5):
+        early["max" if "maximum" in prompt else "exact"].append("+A" not in response)
     assert len(early["max"]) > 200 and len(early["exact"]) > 200
     assert not any(early["exact"]) and sum(early["max"]) / len(early["max"]) > 0.6, early
 
@@ -132,20 +135,11 @@ def test_scatter_checks_spreads_the_total_over_every_gap():
 
 def test_warmstart_trace_length_ignores_the_prompt_budget():
     """With random stops only (``stop_share``), the budget sentence, the check lines and the stops are separate draws."""
-    tok = build_tokenizer()
-    build = PromptBuilder(PromptConfig(instruction="", use_chat_template=False, response_prefix="\n"), tok)
-    stream = TraceStream(
-        SyntheticTask(), build,
-        BudgetSampler(UniformBudget(30, 99), 0.0, 0.0), tok, batch_size=1, verbosity=(0, 6), stop_share=0.1,
-    )
-    rng = random.Random(0)
     budgets, lengths, early = [], [], 0
-    for _ in range(600):
-        prompt, response = stream.example(rng)
-        text = tok.decode(response)
-        budgets.append(int(re.search(r"Think for (?:maximum )?(\d+)", tok.decode(prompt)).group(1)))
-        lengths.append(len(response))
-        early += "+A" not in text
+    for prompt, response, length in traces(600, BudgetSampler(UniformBudget(30, 99), 0.0, 0.0), stop_share=0.1):
+        budgets.append(budget_of(prompt))
+        lengths.append(length)
+        early += "+A" not in response
     n = len(budgets)
     mb, ml = sum(budgets) / n, sum(lengths) / n
     cov = sum((b - mb) * (x - ml) for b, x in zip(budgets, lengths))

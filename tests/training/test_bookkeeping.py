@@ -46,7 +46,6 @@ def test_token_ends_fall_back_to_prefixes_when_pieces_do_not_spell_the_text():
     assert wide(completion) == [1]
 
 
-
 def test_a_training_run_on_the_synthetic_task_leaves_its_countdown_out_unless_asked(compose_train, tmp_path):
     from lcpo.models.tiny import build_tiny
     from lcpo.tasks import build_task
