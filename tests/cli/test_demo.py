@@ -33,6 +33,8 @@ def test_fast_demo_writes_a_valid_report(tmp_path, capfd):
     best = {b["bar"]: b for b in report["best_policy_bars"]}  # the reward's own optimum, for comparison
     assert best["lcpo exact: mean |rel_error|"]["value"] < 0.2 and not any(k.startswith("budget 32") for k in best)
     assert (out / "train" / "exact" / "model").is_dir() and (out / "train" / "max" / "model").is_dir()
+    for stage in ("exact", "max"):  # both stages start from the warm-started model
+        assert f"path: {out / 'base'}\n" in (out / "train" / stage / "config.yaml").read_text()
     for name in ("length_vs_budget.png", "accuracy_vs_tokens.png", "report.md"):
         assert (out / name).stat().st_size > 0
     assert (out / "model" / "config.json").is_file() and (out / "base" / "config.json").is_file()

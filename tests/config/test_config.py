@@ -106,7 +106,8 @@ def test_demo_experiment_composes_with_a_model_folder(compose_train, tmp_path):
     assert len(cfg.eval.budgets) == 8 and cfg.eval.problems >= 64 and cfg.eval.samples >= 4
     stage2 = compose_train("experiment=demo_max", "model=hf", f"model.path={tmp_path}", output_dir=tmp_path, fast=False)
     assert (stage2.reward.name, stage2.budget.max_share, stage2.reward.alpha) == ("mixed", 1.0, cfg.reward.alpha)
-    assert stage2.eval == cfg.eval and stage2.trainer.max_steps < cfg.trainer.max_steps
+    assert stage2.eval == cfg.eval and (cfg.algo.kl_coef, cfg.algo.scale_std) == (0.1, True)
+    assert (stage2.algo.kl_coef, stage2.algo.scale_std) == (0.001, False)  # the paper's KL; no std division
 
 
 def test_bare_run_is_the_cpu_recipe_from_the_demo_model_and_refused_without_it(tmp_path, monkeypatch):
