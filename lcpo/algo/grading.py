@@ -54,7 +54,7 @@ from lcpo.algo.answers import (
     locate_answer,
     too_complex,
 )
-from lcpo.algo.pools import worker_pool
+from lcpo.algo.pools import settled, worker_pool
 
 __all__ = [
     "REASONS",
@@ -156,9 +156,10 @@ def _verify_reason(
     if _can_time_here():
         return _run_with_timer(lambda: _verify_here(pred, gold, match_types, precision, strict), timeout_s)
     args = (pred, gold, match_types, precision, strict, timeout_s)
-    future = worker_pool(1, __name__).schedule(_verify_reason, args=args, timeout=timeout_s + _WORKER_GRACE_S)
+    pool = worker_pool(1, __name__)
+    future = pool.schedule(_verify_reason, args=args, timeout=timeout_s + _WORKER_GRACE_S)
     try:
-        return future.result()
+        return settled(pool, future)
     except (FutureTimeout, ProcessExpired):
         return "timeout"
 
@@ -347,7 +348,7 @@ class Grader:
         results: list[GradeResult] = []
         for chunk, future in zip(chunks, futures):
             try:
-                results.extend(future.result())
+                results.extend(settled(pool, future))
             except (FutureTimeout, ProcessExpired):  # a worker stuck in C code: isolate the answer that did it
                 results.extend(self._grade_alone(pool, pair) for pair in chunk)
             except BrokenProcessPool as err:  # every worker died as it started: none will grade anything
@@ -361,7 +362,7 @@ class Grader:
     def _grade_alone(self, pool: ProcessPool, pair: tuple[str, str]) -> GradeResult:
         future = pool.schedule(_grade_chunk, args=(self, [pair]), timeout=self.timeout_s + _WORKER_GRACE_S)
         try:
-            return future.result()[0]
+            return settled(pool, future)[0]
         except (FutureTimeout, ProcessExpired):
             return GradeResult(False, "timeout")
 

@@ -12,8 +12,15 @@ import multiprocessing
 import multiprocessing.util
 import os
 import threading
+from concurrent.futures import Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from pebble import ProcessPool
+
+T = TypeVar("T")
+#: How often a wait on a task checks that its pool still runs.
+_POLL_S = 0.5
 
 _POOLS: dict[int, ProcessPool] = {}
 _POOL_LOCK = threading.Lock()
@@ -40,6 +47,19 @@ def worker_pool(workers: int, preload: str) -> ProcessPool:
                 multiprocessing.util.Finalize(None, _close_pools, exitpriority=0)
                 _FINALIZER_PID[0] = os.getpid()
         return pool
+
+
+def settled(pool: ProcessPool, future: Future[T]) -> T:
+    """``future.result()``, or ``BrokenProcessPool`` once ``pool`` has stopped and left the task unsettled.
+
+    When every worker dies as it starts (an unguarded script run again in each one), pebble marks the pool broken
+    and fails the tasks it knows of; a task queued while that happens can be left behind with its pool's threads
+    gone, and a bare ``future.result()`` would then wait forever.
+    """
+    while not wait([future], timeout=_POLL_S).done:
+        if not pool.active and not future.done():
+            raise BrokenProcessPool("the worker pool stopped without settling this task")
+    return future.result()
 
 
 def _forget_pools_after_fork() -> None:
