@@ -47,10 +47,9 @@ from lcpo.training.console import quiet_console
 from lcpo.cli.warmstart import warmstart_from_config
 
 console = Console()
-#: LCPO stages in order, each ``(folder under train/, experiment, the model it starts from)``: "base", or an earlier
-#: stage's folder. L1-Max starts from the base: L1-Exact lands on the exact budget's length so surely that under max
-#: prompts it seldom tries the shorter answer the max reward asks for at small budgets (docs/measurements.md).
-STAGES = (("exact", "demo", "base"), ("max", "demo_max", "base"))
+#: LCPO stages in order, each ``(folder under train/, experiment)``; both start from the warm-started model (why
+#: L1-Max does not start from L1-Exact: conf/experiment/demo_max.yaml).
+STAGES = (("exact", "demo"), ("max", "demo_max"))
 #: Override prefixes that go to the warm-start only, and those it shares with the training stages.
 WARMSTART_ONLY, SHARED = ("warmstart.", "model.tiny."), ("task.", "prompt.")
 
@@ -145,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     timings: dict[str, float] = {}
     ws_cfg = to_schema(compose_config("warmstart", [*ws_overrides, f"output_dir={out / 'warmstart'}"]),
                        WarmstartRunConfig)
-    for stage, experiment, _ in STAGES:  # a bad override fails now, not after the warm-start
+    for stage, experiment in STAGES:  # a bad override fails now, not after the warm-start
         stage_dir = f"output_dir={out / 'train' / stage}"
         checked = validate(compose_config("train", [f"experiment={experiment}", "model=tiny", stage_dir,
                                                     *train_overrides]))
@@ -156,18 +155,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
     replace_folder(out)
 
     start = time.perf_counter()
-    models = {"base": out / "base"}
+    base = out / "base"
     if args.base:
-        shutil.copytree(args.base, models["base"])
+        shutil.copytree(args.base, base)
     else:
-        shutil.move(str(warmstart_from_config(ws_cfg)), models["base"])
+        shutil.move(str(warmstart_from_config(ws_cfg)), base)
         timings["warm-start"] = time.perf_counter() - start
 
-    for stage, experiment, start_from in STAGES:
+    models = {}
+    for stage, experiment in STAGES:
         start = time.perf_counter()
         run_dir = out / "train" / stage
         cfg: TrainConfig = validate(
-            compose_config("train", [f"experiment={experiment}", "model=hf", f"model.path={models[start_from]}",
+            compose_config("train", [f"experiment={experiment}", "model=hf", f"model.path={base}",
                                      f"output_dir={run_dir}", *train_overrides])
         )
         train(cfg)
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # the last stage's reward scores each mode as its own stage did (stage 2 keeps stage 1's exact alpha)
     best_rows, best = optimum_bars(cfg) if cfg.task.name == "synthetic" else ([], [])
     best_over = over_budget_shares(best_rows) if best_rows else None
-    rows, results, base_bars = evaluate(models["base"], models["exact"], models["max"], cfg, out, not args.no_s1,
+    rows, results, base_bars = evaluate(base, models["exact"], models["max"], cfg, out, not args.no_s1,
                                         best_over)
     timings["evaluation"] = time.perf_counter() - start
     extra = {"bars": results, "base_bars": base_bars, "best_policy_bars": best, "wall_seconds": timings}
